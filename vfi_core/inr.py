@@ -1,0 +1,101 @@
+"""The shared interface of per-clip implicit video models (NeCo, SIREN-OF): the INR_MODEL type.
+
+An implicit video is a network f(x, y, t) -> RGB fitted to one clip. Every model here takes
+coordinates normalised to [0, 1]^3 — x = col / (W-1), y = row / (H-1), t = the frame's
+normalised timestamp (``FrameTiming.normalised()``) — and maps them to its own input range
+internally. ``render`` evaluates whole frames at any t; the Render Frames node works for all.
+"""
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .timing import FrameTiming
+
+INR_REGISTRY = {}  # kind -> class; filled by @register_inr
+
+
+def register_inr(cls):
+    INR_REGISTRY[cls.kind] = cls
+    return cls
+
+
+class ImplicitVideo(torch.nn.Module):
+    """Base class. Subclasses set ``kind``, build layers from ``config`` and implement
+    ``forward(coords [N,3] in [0,1]) -> rgb [N,3]`` (not clamped)."""
+
+    kind = "base"
+
+    def __init__(self, height: int, width: int, timing: FrameTiming, config: dict):
+        super().__init__()
+        self.height, self.width = int(height), int(width)
+        self.timing = timing
+        self.config = dict(config)
+        self.fit_report = {}  # filled by the fitting loop: steps, seconds, psnr history
+
+    def frame_times(self) -> torch.Tensor:
+        """Normalised time of every training frame, [T]."""
+        return torch.as_tensor(self.timing.normalised(), dtype=torch.float32)
+
+    def pixel_grid(self, device=None) -> torch.Tensor:
+        """(x, y) of every pixel normalised to [0,1], [H*W, 2] in row-major order."""
+        ys = torch.linspace(0.0, 1.0, self.height, device=device) if self.height > 1 else torch.zeros(1, device=device)
+        xs = torch.linspace(0.0, 1.0, self.width, device=device) if self.width > 1 else torch.zeros(1, device=device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")          # [H,W] each
+        return torch.stack([gx, gy], dim=-1).reshape(-1, 2)      # [H*W, 2]
+
+    @torch.no_grad()
+    def render(self, times, chunk: int = 1 << 16, progress=None) -> torch.Tensor:
+        """Frames at normalised times ``times`` ([N] floats in [0,1]) -> [N,H,W,3] float32 in 0..1."""
+        device = next(self.parameters()).device
+        times = torch.as_tensor(times, dtype=torch.float32).flatten()
+        grid = self.pixel_grid(device)                            # [P,2]
+        frames = []
+        for n, t in enumerate(times.tolist()):
+            out = torch.empty(grid.shape[0], 3, device=device)
+            for s in range(0, grid.shape[0], chunk):
+                xy = grid[s:s + chunk]
+                coords = torch.cat([xy, xy.new_full((xy.shape[0], 1), t)], dim=1)  # [n,3]
+                out[s:s + chunk] = self(coords).float()
+            frames.append(out.clamp(0, 1).reshape(self.height, self.width, 3).cpu())
+            if progress is not None:
+                progress(n + 1, len(times))
+        return torch.stack(frames)
+
+    # --- persistence -----------------------------------------------------------------
+    def save(self, path) -> None:
+        meta = {
+            "kind": self.kind,
+            "height": str(self.height),
+            "width": str(self.width),
+            "timing": json.dumps({"timestamps": self.timing.timestamps, "end": self.timing.end}),
+            "config": json.dumps(self.config),
+            "fit_report": json.dumps(self.fit_report),
+        }
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".part")
+        save_file(state, str(tmp), metadata=meta)
+        tmp.replace(path)  # never leave a half-written file
+
+
+def load_inr(path, device="cpu") -> ImplicitVideo:
+    """Load any registered implicit video model saved with ``ImplicitVideo.save``."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no fitted model file at {path}")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    kind = meta.get("kind")
+    if kind not in INR_REGISTRY:
+        raise ValueError(f"{path.name}: not a FrameWeave implicit video model "
+                         f"(kind {kind!r}; known: {sorted(INR_REGISTRY)})")
+    t = json.loads(meta["timing"])
+    model = INR_REGISTRY[kind](int(meta["height"]), int(meta["width"]),
+                               FrameTiming(tuple(t["timestamps"]), t["end"]), json.loads(meta["config"]))
+    model.load_state_dict(load_file(str(path)))
+    model.fit_report = json.loads(meta.get("fit_report", "{}"))
+    return model.to(device)
