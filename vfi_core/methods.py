@@ -1,0 +1,30 @@
+"""Name -> whole-clip interpolator, for the CLI and the benchmarks.
+
+Every method is ``interpolate_clip(frames [N,H,W,3], fractions, timing=None, progress=None,
+**options) -> [(N-1)*(len(fractions)+1)+1, H,W,3]``: the input clip with a frame inserted at
+each fraction of every interval (see ``sequence.insert_frames``). Modules are imported only when
+their method is asked for, so the CLI starts fast and a method's heavy imports stay local.
+"""
+import importlib
+
+# name -> (module inside vfi_core, function name, one-line description)
+METHODS = {
+    "linear": (".baselines", "linear_blend_clip", "average of the two neighbours (baseline)"),
+    "flow": (".baselines", "flow_warp_clip", "OpenCV DIS optical flow both ways, warp to t, blend (baseline)"),
+    "neco": (".neco", "neco_interpolate_clip", "NeCo: Fourier features + residual MLP fitted to the clip"),
+    "siren-of": (".siren", "siren_of_interpolate_clip", "SIREN fitted with an optical-flow constraint"),
+    "sepconv": (".sepconv_infer", "sepconv_interpolate_clip", "SepConv: adaptive separable convolution network"),
+    "sepconv-gan": (".sepconv_infer", "sepconv_gan_interpolate_clip", "SepConv generator trained adversarially"),
+}
+
+
+def get_method(name: str):
+    """The interpolate_clip function registered as ``name``; ValueError for an unknown name."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    module_name, func_name, _ = METHODS[name]
+    try:
+        module = importlib.import_module(module_name, __package__)
+        return getattr(module, func_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"method {name!r} is not available in this install: {exc}") from exc
