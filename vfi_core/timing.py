@@ -73,16 +73,18 @@ class FrameTiming:
 
     def with_inserted(self, fractions) -> "FrameTiming":
         """Timing after inserting a frame at each fraction in ``fractions`` (0 < f < 1) inside
-        every interval between consecutive frames: interval [a, b] gets a + f·(b - a). The last
-        frame's display duration is split the same way so a GIF keeps its total length."""
+        every interval between consecutive frames: interval [a, b] gets a + f·(b - a), giving
+        (T-1)·(len(fractions)+1)+1 timestamps (as ``sequence.insert_frames``). The last frame keeps
+        its start and the clip its end, so a GIF keeps its total length."""
         fr = sorted(float(f) for f in fractions)
         if any(not 0.0 < f < 1.0 for f in fr):
             raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fr}")
-        ts = list(self.timestamps) + [self.end]
+        ts = list(self.timestamps)
         out = []
         for a, b in zip(ts[:-1], ts[1:]):
             out.append(a)
             out.extend(a + f * (b - a) for f in fr)
+        out.append(ts[-1])
         return FrameTiming(tuple(out), self.end)
 
 

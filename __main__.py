@@ -1,0 +1,7 @@
+"""``python -m frameweave ...`` and the ``frameweave`` console script; see ``cli.py``."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

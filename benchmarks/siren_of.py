@@ -1,0 +1,173 @@
+"""SIREN-OF on the dev data: λ-ablation on the drop-frames protocol, and a CPU fit timing.
+
+    nice -n 10 python benchmarks/siren_of.py                 # everything (~25 min on 2 shared cores)
+    python benchmarks/siren_of.py --budget 30 --skip-timing  # quick look
+
+Part 1 (λ-ablation): for each clip and k in {2, 4}, keep frames 0, k, 2k, ... and rebuild the
+dropped ones with linear blend, DIS flow warp (the baselines of vfi_core.baselines) and SIREN-OF at
+several λ (λ = 1: no flow term, a plain SIREN). Every SIREN-OF fit gets the same wall-clock budget
+and CPU settings (width/depth/lr below). Scored with vfi_core.evaluation (8-bit PSNR / SSIM).
+Part 2 (timing): one fit of a 10-frame 128x128 clip (the first 10 frames of realshort.mp4,
+centre-cropped and resized), time to reach a train PSNR target and the PSNR at the budget.
+Prints markdown and writes benchmarks/results/siren_of.md (with the machine).
+"""
+import argparse
+import datetime
+import functools
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"
+
+from frameweave.vfi_core import methods
+from frameweave.vfi_core.evaluation import evaluate_drop_protocol
+from frameweave.vfi_core.frames_io import read_frames
+from frameweave.vfi_core.siren import fit_siren_of, siren_of_interpolate_clip
+from frameweave.vfi_core.timing import FrameTiming
+
+# (file under the dev folder, frames read) — small documented subset: the CPU is shared
+CLIPS = (("gifs/sloth_tree_jacw28.gif", 8), ("videos/realshort.mp4", 9))
+CPU_CONFIG = {"width": 128, "depth": 4, "omega0": 25.0}
+CPU_FIT = {"lr": 1e-3, "batch_size": 2048}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cv2
+    return (f"{os.cpu_count()}-core {cpu} (shared with other jobs), no GPU, torch {torch.__version__}, "
+            f"OpenCV {cv2.__version__}, torch threads {torch.get_num_threads()}")
+
+
+def ablation(data: Path, lambdas, budget: float, ks=(2, 4)) -> list:
+    rows = []
+    for rel, n in CLIPS:
+        path = data / rel
+        if not path.exists():
+            print(f"skipping {rel}: not found", file=sys.stderr)
+            continue
+        clip = read_frames(path, max_frames=n)
+        for k in ks:
+            row = {"clip": f"{path.name} ({clip.frames.shape[2]}x{clip.frames.shape[1]}, {n} frames)", "k": k}
+            for name in ("linear", "flow"):
+                res = evaluate_drop_protocol(clip.frames, k, methods.get_method(name), timing=clip.timing)
+                row[name] = (res["mean_psnr"], res["mean_ssim"], res["seconds"])
+            for lam in lambdas:
+                fn = functools.partial(siren_of_interpolate_clip, lambda_obs=lam, time_budget_s=budget,
+                                       **CPU_CONFIG, **CPU_FIT)
+                res = evaluate_drop_protocol(clip.frames, k, fn, timing=clip.timing)
+                row[f"siren λ={lam:g}"] = (res["mean_psnr"], res["mean_ssim"], res["seconds"])
+            print(row, flush=True)
+            rows.append(row)
+    return rows
+
+
+def timing_clip(data: Path) -> tuple:
+    """First 10 frames of realshort.mp4, centre-cropped square and resized to 128x128."""
+    clip = read_frames(data / "videos/realshort.mp4", max_frames=10)
+    f = clip.frames                                                    # [10,H,W,3]
+    h, w = f.shape[1:3]
+    s = min(h, w)
+    f = f[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    f = torch.nn.functional.interpolate(f.permute(0, 3, 1, 2), size=(128, 128), mode="bilinear",
+                                        antialias=True, align_corners=False).permute(0, 2, 3, 1)
+    return f.clamp(0, 1).contiguous(), clip.timing
+
+
+def timing_run(data: Path, lam: float, budget: float, target: float) -> dict:
+    frames, timing = timing_clip(data)
+    start = time.perf_counter()
+    res = fit_siren_of(frames, None, timing, lambda_obs=lam, config=CPU_CONFIG, time_budget_s=budget,
+                       eval_every=50, **CPU_FIT)
+    total = time.perf_counter() - start
+    reached = next((h for h in res.history if h[2] >= target), None)
+    return {"lambda": lam, "steps": res.steps, "fit_s": res.seconds, "total_s": total,
+            "best_psnr": res.best_psnr, "target": target,
+            "time_to_target": None if reached is None else reached[1], "step_to_target": None if reached is None
+            else reached[0], "stopped": res.stopped_because}
+
+
+def markdown(rows, timing, lambdas, budget, args) -> str:
+    out = ["# SIREN-OF: λ-ablation on the drop-frames protocol, and CPU fit time", "",
+           f"Machine: {machine()}.", f"Produced by `python benchmarks/siren_of.py {' '.join(args)}` "
+           f"on {datetime.date.today().isoformat()}.", "",
+           f"SIREN-OF CPU settings for every fit: width {CPU_CONFIG['width']}, depth {CPU_CONFIG['depth']}, "
+           f"ω0 {CPU_CONFIG['omega0']:g}, peak lr {CPU_FIT['lr']:g} (cosine over the budget), batch "
+           f"{CPU_FIT['batch_size']}, {budget:g} s wall-clock budget per fit (the flow estimation is not part of "
+           "the budget), DIS medium flow both ways. λ = 1 is a plain SIREN (no flow term). The machine was "
+           "shared with other jobs, so a budget buys fewer steps than on an idle machine.", ""]
+    if rows:
+        out += ["## Drop-frames protocol (mean PSNR dB / SSIM over the dropped frames)", "",
+                "Baselines: linear blend and DIS flow warp (medium) from `vfi_core.baselines`, run on the same "
+                "frames. Clips: a documented subset of ../shared/data/dev (the first frames read).", ""]
+        cols = ["linear", "flow"] + [f"siren λ={lam:g}" for lam in lambdas]
+        out.append("| clip | k | " + " | ".join(cols) + " |")
+        out.append("|---|---|" + "---|" * len(cols))
+        for r in rows:
+            out.append(f"| {r['clip']} | {r['k']} | " + " | ".join(
+                f"{r[c][0]:.2f} / {r[c][1]:.4f}" for c in cols) + " |")
+        out.append("")
+        out.append("Seconds per clip (interpolate call: fit + render, or the baseline):")
+        out.append("")
+        out.append("| clip | k | " + " | ".join(cols) + " |")
+        out.append("|---|---|" + "---|" * len(cols))
+        for r in rows:
+            out.append(f"| {r['clip']} | {r['k']} | " + " | ".join(f"{r[c][2]:.1f}" for c in cols) + " |")
+        out.append("")
+    if timing:
+        out += ["## CPU fit of a 10-frame 128x128 clip", "",
+                "First 10 frames of realshort.mp4, centre crop resized to 128x128; DIS flow + fit.", "",
+                "| λ | steps | fit s | total s (with flow) | best train PSNR | time to reach |",
+                "|---|---|---|---|---|---|"]
+        for t in timing:
+            reach = ("not reached" if t["time_to_target"] is None
+                     else f"{t['target']:g} dB at step {t['step_to_target']}, {t['time_to_target']:.0f} s")
+            out.append(f"| {t['lambda']:g} | {t['steps']} | {t['fit_s']:.0f} | {t['total_s']:.0f} | "
+                       f"{t['best_psnr']:.2f} | {reach} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--budget", type=float, default=75.0, help="seconds per SIREN-OF fit in the ablation")
+    ap.add_argument("--lambdas", type=float, nargs="+", default=[1.0, 0.9, 0.12])
+    ap.add_argument("--timing-budget", type=float, default=420.0)
+    ap.add_argument("--timing-lambda", type=float, default=0.9)
+    ap.add_argument("--target", type=float, default=30.0, help="train PSNR target of the timing run (dB)")
+    ap.add_argument("--skip-ablation", action="store_true")
+    ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the shared cores are oversubscribed, "
+                    "and 2 threads then spin on each other, measured 7x slower)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not args.data.is_dir():
+        sys.exit(f"dev data not found at {args.data}")
+    rows = [] if args.skip_ablation else ablation(args.data, args.lambdas, args.budget)
+    timing = [] if args.skip_timing else [timing_run(args.data, args.timing_lambda, args.timing_budget, args.target)]
+    text = markdown(rows, timing, args.lambdas, args.budget, sys.argv[1:] if argv is None else argv)
+    print(text)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    target = results / "siren_of.md"
+    tmp = target.with_suffix(".md.part")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(target)
+
+
+if __name__ == "__main__":
+    main()

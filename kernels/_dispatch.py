@@ -1,0 +1,69 @@
+"""Backend choice for the kernels: CuPy CUDA or the pure-PyTorch reference.
+
+``FRAMEWEAVE_KERNELS`` selects the path:
+
+* ``auto`` (default): CUDA when every tensor is on a CUDA device and CuPy imports and works,
+  the PyTorch reference otherwise;
+* ``torch``: always the PyTorch reference (also on a GPU);
+* ``cuda``: always CUDA; raises a clear error when a tensor is on the CPU or CuPy is unusable.
+"""
+import functools
+import os
+
+import torch
+
+ENV = "FRAMEWEAVE_KERNELS"
+MODES = ("auto", "torch", "cuda")
+
+
+def mode() -> str:
+    """The backend mode from ``FRAMEWEAVE_KERNELS`` (validated)."""
+    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise ValueError(f"{ENV}={value!r} is not one of {', '.join(MODES)}")
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def cupy_status() -> tuple:
+    """(usable, reason): whether CuPy imports and sees a CUDA device. Cached for the process."""
+    try:
+        import cupy  # noqa: PLC0415
+    except Exception as exc:  # ImportError, or a broken CUDA install raising at import
+        return False, f"CuPy is not importable ({type(exc).__name__}: {exc}); install cupy-cuda12x"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return False, f"CuPy cannot talk to the CUDA driver ({type(exc).__name__}: {exc})"
+    if count < 1:
+        return False, "CuPy sees no CUDA device"
+    return True, f"CuPy {cupy.__version__}, {count} CUDA device(s)"
+
+
+def use_cuda(*tensors: torch.Tensor) -> bool:
+    """True when the CUDA kernels should run on ``tensors``.
+
+    ``auto``: all tensors on CUDA and CuPy usable. ``torch``: never. ``cuda``: always, raising a
+    ``RuntimeError`` naming the reason when that is impossible.
+    """
+    m = mode()
+    if m == "torch":
+        return False
+    on_cuda = bool(tensors) and all(t.is_cuda for t in tensors)
+    if m == "auto":
+        return on_cuda and cupy_status()[0]
+    if not on_cuda:
+        devices = sorted({str(t.device) for t in tensors})
+        raise RuntimeError(f"{ENV}=cuda but the tensors are on {', '.join(devices)}; "
+                           "move them to a CUDA device or set FRAMEWEAVE_KERNELS=auto")
+    ok, reason = cupy_status()
+    if not ok:
+        raise RuntimeError(f"{ENV}=cuda but the CUDA kernels are unusable: {reason}")
+    return True
+
+
+def backend_info() -> dict:
+    """What the dispatcher would do: mode, CuPy status, torch CUDA availability."""
+    ok, reason = cupy_status()
+    return {"mode": mode(), "cupy_usable": ok, "cupy": reason,
+            "torch_cuda": torch.cuda.is_available(), "torch": torch.__version__}

@@ -1,0 +1,124 @@
+"""Compile-check every CUDA source of ``kernels/`` with NVRTC, without a GPU.
+
+``python -m frameweave.kernels.nvrtc_check`` (or :func:`compile_all`) compiles each ``*.cu`` file
+(with the prelude of ``_cupy.py``) for every kernel instantiation the launchers use — float, fp16,
+bf16 storage, dense and general taps — for sm_90 (H100) and sm_80 (A100), and raises
+:class:`CompileError` with the NVRTC log on any error. It needs only NVRTC (pip:
+``nvidia-cuda-nvrtc-cu12``) and CuPy's bindings (``cupy-cuda12x``); the sources include no CUDA
+headers, so no toolkit is required. CI runs it via ``tests/test_kernels_nvrtc.py``.
+"""
+from __future__ import annotations
+
+import sys
+
+from ._cupy import KERNEL_DIR, NVRTC_OPTIONS, PRELUDE, source
+
+ARCHS = ("compute_90", "compute_80")
+
+SCALARS = ("float", "fw_half", "fw_bf16")
+
+#: name expressions compiled per source (the launchers instantiate these templates; K is a
+#: template parameter of the separable kernels, compiled on demand for the K in use). Every
+#: kernel x dtype x tap layout at a small K, plus the production K = 51 in fp16.
+INSTANTIATIONS = {
+    "separable_local_conv.cu": [
+        f"{kernel}<{t}, 3, {dense}>"
+        for kernel in ("slc_forward", "slc_backward_kernels") for t in SCALARS for dense in ("true", "false")
+    ] + [f"{kernel}<fw_half, 51, true>" for kernel in ("slc_forward", "slc_backward_kernels")]
+      + [f"slc_forward_dense2<{t}, {k}>" for t in SCALARS for k in (3, 4)]
+      + ["slc_forward_dense2<fw_half, 51>"]
+      + [f"slc_backward_frame<{t}>" for t in SCALARS],
+    "pixel_shader_blend.cu": [f"psb_blend<{t}>" for t in SCALARS],
+}
+
+#: the full set (every dtype at K = 51 too): ``python -m frameweave.kernels.nvrtc_check --full``
+FULL_INSTANTIATIONS = {
+    **INSTANTIATIONS,
+    "separable_local_conv.cu": INSTANTIATIONS["separable_local_conv.cu"] + [
+        f"{kernel}<{t}, 51, {dense}>" for kernel in ("slc_forward", "slc_backward_kernels")
+        for t in SCALARS for dense in ("true", "false") if not (t == "fw_half" and dense == "true")]
+        + [f"slc_forward_dense2<{t}, 51>" for t in ("float", "fw_bf16")],
+}
+
+
+class CompileError(RuntimeError):
+    """NVRTC rejected a source; the message holds the compiler log."""
+
+
+def nvrtc_status() -> tuple:
+    """(available, reason): whether CuPy's NVRTC bindings load and find libnvrtc."""
+    try:
+        from cupy_backends.cuda.libs import nvrtc  # noqa: PLC0415
+    except Exception as exc:
+        return False, f"CuPy's NVRTC bindings are not importable ({type(exc).__name__}: {exc})"
+    try:
+        version = nvrtc.getVersion()
+    except Exception as exc:
+        return False, f"libnvrtc not found ({type(exc).__name__}: {exc}); pip install nvidia-cuda-nvrtc-cu12"
+    return True, f"NVRTC {version[0]}.{version[1]}"
+
+
+def compile_source(text: str, name: str = "kernel.cu", expressions=(), arch: str = "compute_90") -> str:
+    """Compile ``text`` with NVRTC for ``arch``, instantiating ``expressions``; return the log.
+
+    Raises :class:`CompileError` with the log when compilation fails.
+    """
+    from cupy_backends.cuda.libs import nvrtc  # noqa: PLC0415
+
+    prog = nvrtc.createProgram(text, name, [], [])
+    try:
+        for expr in expressions:
+            nvrtc.addNameExpression(prog, expr)
+        try:
+            nvrtc.compileProgram(prog, [f"-arch={arch}", *NVRTC_OPTIONS])
+        except nvrtc.NVRTCError as exc:
+            log = nvrtc.getProgramLog(prog)
+            raise CompileError(f"{name} ({arch}) failed to compile: {exc}\n{log}") from None
+        log = nvrtc.getProgramLog(prog)
+        for expr in expressions:
+            nvrtc.getLoweredName(prog, expr)   # raises if the instantiation does not exist
+        nvrtc.getPTX(prog)
+        return log
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+def compile_all(archs=ARCHS, full: bool = False) -> dict:
+    """Compile every ``kernels/*.cu`` for each arch; returns {"file (arch)": log}.
+
+    Raises :class:`CompileError` on the first failure, and ``RuntimeError`` when a .cu file has no
+    entry in :data:`INSTANTIATIONS` (so a new kernel cannot skip the check).
+    """
+    available, reason = nvrtc_status()
+    if not available:
+        raise RuntimeError(reason)
+    table = FULL_INSTANTIATIONS if full else INSTANTIATIONS
+    logs = {}
+    for path in sorted(KERNEL_DIR.glob("*.cu")):
+        if path.name not in table:
+            raise RuntimeError(f"{path.name} has no instantiations listed in nvrtc_check.INSTANTIATIONS")
+        for arch in archs:
+            logs[f"{path.name} ({arch})"] = compile_source(source(path.name), path.name,
+                                                           table[path.name], arch)
+    return logs
+
+
+def main() -> int:
+    available, reason = nvrtc_status()
+    if not available:
+        print(f"skipped: {reason}")
+        return 0
+    try:
+        logs = compile_all(full="--full" in sys.argv[1:])
+    except CompileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for key, log in logs.items():
+        print(f"ok  {key}" + (f"\n{log}" if log.strip() else ""))
+    return 0
+
+
+__all__ = ["compile_all", "compile_source", "nvrtc_status", "CompileError", "PRELUDE"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""GAN Interpolate: SepConv with adversarially trained (SepConv-GAN) weights, as one node."""
+import torch
+
+from ..vfi_core.weights import list_weights, load_weights
+from . import _comfy
+from ._widgets import TIMING_INPUT
+from .sepconv_nodes import DEVICES, FrameWeaveSepConvInterpolate
+
+NO_WEIGHTS = "(no SepConv-GAN weights installed)"
+
+
+def gan_weight_names() -> list:
+    """Names of installed SepConv-GAN weights (manifest method "sepconv-gan", or "gan" in the name)."""
+    names = [n for n, info in list_weights(_comfy.model_directories()).items() if info.method == "sepconv-gan"]
+    return names or [NO_WEIGHTS]
+
+
+def load_gan_model(weights: str, fp16: bool = False, device: str = "auto"):
+    """SepConvNet (eval) with the named SepConv-GAN weights; ValueError for unknown/non-GAN names."""
+    if weights == NO_WEIGHTS:
+        raise ValueError("no SepConv-GAN weights installed: train them with `python -m frameweave train "
+                         "sepconv-gan` and put the .safetensors into ComfyUI's models/frameweave/ folder")
+    registry = list_weights(_comfy.model_directories())
+    if weights not in registry:
+        raise ValueError(f"unknown SepConv-GAN weights {weights!r}; available: {', '.join(gan_weight_names())}")
+    if registry[weights].method != "sepconv-gan":
+        raise ValueError(f"weights {weights!r} are plain SepConv ({registry[weights].method}); use SepConv "
+                         "Interpolate for them, or choose SepConv-GAN weights")
+    dev = _comfy.torch_device() if device == "auto" else torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was chosen but CUDA is not available; use auto or cpu")
+    dtype = torch.float16 if fp16 and dev.type == "cuda" else torch.float32
+    with torch.inference_mode(False):
+        return load_weights(weights, _comfy.model_directories(), device=dev, dtype=dtype)
+
+
+class FrameWeaveGANInterpolate:
+    """SepConv Interpolate with SepConv-GAN weights chosen from a list (sharper, lower PSNR)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        base = FrameWeaveSepConvInterpolate.INPUT_TYPES()
+        required = {"frames": base["required"]["frames"],
+                    "weights": (gan_weight_names(), {"tooltip": "SepConv-GAN weights from weights/ or ComfyUI's "
+                                                     "models/frameweave/ (manifest method 'sepconv-gan')"})}
+        required.update({k: v for k, v in base["required"].items() if k not in ("frames", "model")})
+        required["device"] = (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's device"})
+        return {"required": required, "optional": {"timing": TIMING_INPUT}}
+
+    RETURN_TYPES = FrameWeaveSepConvInterpolate.RETURN_TYPES
+    RETURN_NAMES = FrameWeaveSepConvInterpolate.RETURN_NAMES
+    FUNCTION = "interpolate"
+    CATEGORY = f"{_comfy.CATEGORY}/interpolate"
+    DESCRIPTION = ("SepConv-GAN: the SepConv network fine-tuned with an adversarial loss (L1 + λ·GAN); "
+                   "trades some PSNR for sharper frames. Same widgets as SepConv Interpolate.")
+
+    def interpolate(self, frames, weights, multiplier="2", tile_size=0, fp16=False, chunk=4, device="auto",
+                    timing=None):
+        model = load_gan_model(weights, bool(fp16), device)
+        return FrameWeaveSepConvInterpolate().interpolate(frames, model, multiplier=multiplier, tile_size=tile_size,
+                                                          fp16=fp16, chunk=chunk, timing=timing)
+
+
+NODE_CLASS_MAPPINGS = {"FrameWeaveGANInterpolate": FrameWeaveGANInterpolate}
+NODE_DISPLAY_NAME_MAPPINGS = {"FrameWeaveGANInterpolate": "GAN Interpolate (FrameWeave)"}

@@ -1,0 +1,279 @@
+"""Implicit video nodes: Fit NeCo, Render Frames (any INR_MODEL: NeCo, SIREN-OF), Save / Load INR."""
+import math
+import re
+from pathlib import Path
+
+import torch
+
+from ..vfi_core.fourier_features import ENCODINGS
+from ..vfi_core.inr import ImplicitVideo, load_inr
+from ..vfi_core.neco import DEFAULT_CONFIG, FIT_DEFAULTS, fit_neco
+from ..vfi_core.plots import line_plot
+from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
+from ..vfi_core.validate import check_frames
+from . import _comfy
+
+INR_SUFFIX = ".safetensors"
+
+
+def training_curve(history, title: str) -> torch.Tensor:
+    """IMAGE [1,H,W,3]: train PSNR against step from a fit's history [(step, seconds, psnr), ...]."""
+    steps = [h[0] for h in history]
+    psnr = [h[2] if math.isfinite(h[2]) else float("nan") for h in history]
+    return line_plot({"train PSNR": psnr}, title=title, ylabel="PSNR (dB)", xlabel="step",
+                     x_values={"train PSNR": steps}, show_mean=False)
+
+
+def _check_model(model) -> ImplicitVideo:
+    if not isinstance(model, ImplicitVideo):
+        raise ValueError(f"expected a fitted implicit video model (INR_MODEL), got {type(model).__name__}")
+    return model
+
+
+class FrameWeaveFitNeCo:
+    """Fit NeCo (Fourier features + residual MLP) to a clip; render it with Render Frames."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        d = DEFAULT_CONFIG
+        return {
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "the clip to fit (at least 2 frames)"}),
+                "steps": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "tooltip":
+                          "optimiser steps; 0 = run until the time budget is spent"}),
+                "time_budget_s": ("FLOAT", {"default": 300.0, "min": 0.0, "max": 1e6, "step": 1.0, "tooltip":
+                                  "stop after this many seconds (0 = no time limit, then steps must be > 0); "
+                                  "the fit also stops early when the train PSNR stops improving"}),
+                "encoding": (list(ENCODINGS), {"default": d["encoding"], "tooltip":
+                             "Fourier feature mapping: basic sin/cos(k·π·v), k=1..L; gaussian sin/cos(2π·B·v), "
+                             "B ~ N(0, sigma²); none = raw coordinates"}),
+                "L": ("INT", {"default": d["L"], "min": 1, "max": 64, "tooltip":
+                      "frequencies per coordinate (basic: highest is L·π; gaussian: 3·L random rows of B)"}),
+                "sigma": ("FLOAT", {"default": d["sigma"], "min": 0.001, "max": 1000.0, "step": 0.1, "tooltip":
+                          "standard deviation of the Gaussian frequencies (gaussian encoding only)"}),
+                "width": ("INT", {"default": d["width"], "min": 8, "max": 4096, "tooltip": "units per hidden layer"}),
+                "depth": ("INT", {"default": d["depth"], "min": 2, "max": 64, "tooltip":
+                          "fully connected layers in total (skips re-inject the encoding before layers 2 and 5)"}),
+                "lr": ("FLOAT", {"default": FIT_DEFAULTS["lr"], "min": 1e-7, "max": 1.0, "step": 1e-5,
+                                 "round": False, "tooltip": "Adam learning rate"}),
+                "weight_decay": ("FLOAT", {"default": FIT_DEFAULTS["weight_decay"], "min": 0.0, "max": 1.0,
+                                           "step": 1e-9, "round": False, "tooltip": "Adam weight decay"}),
+                "batch_size": ("INT", {"default": FIT_DEFAULTS["batch_size"], "min": 1, "max": 1 << 22, "tooltip":
+                               "random pixels per optimiser step"}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "tooltip":
+                         "initialisation, Gaussian frequencies and pixel sampling"}),
+            },
+            "optional": {
+                "timing": ("FRAME_TIMING", {"tooltip": "the clip's timing (uneven GIF delays are honoured); "
+                                                       "without it the frames are evenly spaced"}),
+            },
+        }
+
+    RETURN_TYPES = ("INR_MODEL", "IMAGE")
+    RETURN_NAMES = ("model", "training_curve")
+    FUNCTION = "fit"
+    CATEGORY = f"{_comfy.CATEGORY}/implicit"
+    DESCRIPTION = ("NeCo: fit a coordinate network f(x, y, t) -> RGB to this clip (no training set), then render "
+                   "any time with Render Frames. Returns the model with the best train PSNR and its training curve.")
+
+    def fit(self, frames, steps=0, time_budget_s=300.0, encoding="basic", L=10, sigma=10.0, width=256, depth=8,
+            lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None):
+        frames = check_frames(frames, min_count=2, name="Fit NeCo: frames")
+        steps, budget = int(steps), float(time_budget_s)
+        if steps <= 0 and budget <= 0:
+            raise ValueError("Fit NeCo: set steps > 0 or a time budget > 0 seconds (both are 0)")
+        if timing is not None and len(timing) != frames.shape[0]:
+            raise ValueError(f"Fit NeCo: the timing has {len(timing)} timestamps but {frames.shape[0]} frames "
+                             "arrived; connect the FRAME_TIMING that belongs to these frames")
+        config = {"encoding": encoding, "L": int(L), "sigma": float(sigma), "width": int(width),
+                  "depth": int(depth), "seed": int(seed)}
+        progress = _comfy.Progress(steps if steps > 0 else 1000)
+        result = fit_neco(frames, timing, config=config, steps=steps if steps > 0 else None,
+                          time_budget_s=budget if budget > 0 else None, progress=progress,
+                          device=_comfy.torch_device(), lr=float(lr), weight_decay=float(weight_decay),
+                          batch_size=int(batch_size), seed=int(seed))
+        model = result.model.cpu()
+        title = (f"NeCo fit: best {result.best_psnr:.2f} dB at step {result.best_step} "
+                 f"({result.steps} steps, {result.seconds:.0f} s, stopped: {result.stopped_because})")
+        return model, training_curve(result.history, title)
+
+
+def absolute_render_times(text: str) -> list:
+    """Normalised clip times from a widget string "0, 0.1, 0.5": numbers in [0, 1], sorted, unique."""
+    try:
+        values = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    except ValueError as exc:
+        raise ValueError(f"could not read absolute_times {text!r}: use numbers between 0 and 1 separated "
+                         "by commas") from exc
+    if not values:
+        raise ValueError("absolute_times is empty: write numbers between 0 and 1 separated by commas")
+    if any(not (math.isfinite(v) and 0.0 <= v <= 1.0) for v in values):
+        raise ValueError(f"absolute_times must lie between 0 (first frame) and 1 (last frame), got {values}")
+    return sorted(set(values))
+
+
+def render_schedule(timing: FrameTiming, multiplier: int = 1, times: str = "", absolute_times: str = ""):
+    """(normalised times to render [N], FrameTiming of the rendered clip) for a model's training timing.
+
+    absolute_times (if given) wins over times, which wins over multiplier:
+    - absolute_times: the clip times listed (0 = first training frame, 1 = last), sorted;
+    - times: fractions f in (0,1) inserted in every interval between training frames;
+    - multiplier m: fractions j/m, j = 1..m-1 (m = 1 renders the training times only).
+    The training frames are part of the output in the last two cases.
+    """
+    ts = timing.timestamps
+    if (absolute_times or "").strip():
+        u = absolute_render_times(absolute_times)
+        seconds = tuple(ts[0] + v * (ts[-1] - ts[0]) for v in u)
+        if len(seconds) > 1 and any(b <= a for a, b in zip(seconds[:-1], seconds[1:])):
+            raise ValueError("absolute_times are too close together to keep distinct timestamps")
+        return torch.tensor(u, dtype=torch.float32), FrameTiming(seconds, timing.end)
+    fractions = parse_times(times) if (times or "").strip() else multiplier_fractions(int(multiplier))
+    out_timing = timing.with_inserted(fractions) if fractions else timing
+    return torch.as_tensor(out_timing.normalised() if len(timing) > 1 else [0.0], dtype=torch.float32), out_timing
+
+
+class FrameWeaveRenderFrames:
+    """Render any fitted implicit video model (NeCo, SIREN-OF) at new times."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("INR_MODEL", {"tooltip": "a fitted NeCo or SIREN-OF model"}),
+                "multiplier": ("INT", {"default": 2, "min": 1, "max": 16, "tooltip":
+                               "frames per training interval: inserts j/m, j=1..m-1; 1 = re-render the "
+                               "training frames"}),
+            },
+            "optional": {
+                "times": ("STRING", {"default": "", "tooltip":
+                          "explicit fractions between training frames, e.g. 0.5 or 0.25,0.75 (overrides "
+                          "multiplier)"}),
+                "absolute_times": ("STRING", {"default": "", "tooltip":
+                                   "clip times to render, 0 = first training frame, 1 = last, e.g. "
+                                   "0,0.33,0.5 (overrides multiplier and times)"}),
+            },
+        }
+
+    RETURN_TYPES = ("IMAGE", "FRAME_TIMING")
+    RETURN_NAMES = ("frames", "timing")
+    FUNCTION = "render"
+    CATEGORY = f"{_comfy.CATEGORY}/implicit"
+    DESCRIPTION = ("Render a fitted implicit video at the training times plus inserted ones (multiplier / "
+                   "times) or at the given clip times; the timing keeps the clip's length.")
+
+    def render(self, model, multiplier=2, times="", absolute_times=""):
+        model = _check_model(model)
+        render_times, out_timing = render_schedule(model.timing, int(multiplier), times, absolute_times)
+        device = _comfy.torch_device()
+        original = next(model.parameters()).device
+        progress = _comfy.Progress(len(render_times))
+        try:
+            frames = model.to(device).render(render_times, progress=progress)
+        finally:
+            model.to(original)
+        return frames, out_timing
+
+
+def _next_free(folder: Path, stem: str) -> Path:
+    n = 1
+    while (folder / f"{stem}_{n:05d}{INR_SUFFIX}").exists():
+        n += 1
+    return folder / f"{stem}_{n:05d}{INR_SUFFIX}"
+
+
+class FrameWeaveSaveINR:
+    """Save a fitted implicit video model as safetensors in ComfyUI's output folder."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("INR_MODEL",),
+                "filename_prefix": ("STRING", {"default": "frameweave/inr", "tooltip":
+                                    "file name start inside the output folder; may include a subfolder"}),
+            },
+        }
+
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    CATEGORY = f"{_comfy.CATEGORY}/implicit"
+    DESCRIPTION = "Write the fitted model (weights, size, timing, config, fit report) to <prefix>_00001.safetensors."
+
+    def save(self, model, filename_prefix="frameweave/inr"):
+        model = _check_model(model)
+        root = _comfy.output_directory().resolve()
+        prefix = (filename_prefix or "frameweave/inr").strip().replace("\\", "/")
+        target_dir = (root / prefix).parent.resolve()
+        if root != target_dir and root not in target_dir.parents:
+            raise ValueError(f"Save INR: filename_prefix {filename_prefix!r} points outside the output folder")
+        stem = re.sub(r"[^\w.\-]", "_", Path(prefix).name) or "inr"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        path = _next_free(target_dir, stem)
+        model.save(path)      # written as path.part, then renamed
+        return {"ui": {"text": [str(path)]}, "result": (str(path),)}
+
+
+def resolve_model_path(path: str) -> Path:
+    """An absolute path as is; a relative one in ComfyUI's output folder, its input folder, then the
+    current folder. FileNotFoundError lists the places tried."""
+    text = (path or "").strip().strip('"').strip("'")
+    if not text:
+        raise ValueError("Load INR: path is empty; give a .safetensors file written by Save INR")
+    p = Path(text).expanduser()
+    if p.is_absolute():
+        if not p.is_file():
+            raise FileNotFoundError(f"Load INR: {p} does not exist")
+        return p
+    bases = [b for b in (_comfy.output_directory(), _comfy.input_directory(), Path.cwd()) if b is not None]
+    for base in bases:
+        if (base / p).is_file():
+            return base / p
+    raise FileNotFoundError(f"Load INR: {text!r} not found in " + ", ".join(str(b) for b in bases))
+
+
+class FrameWeaveLoadINR:
+    """Load an implicit video model saved by Save INR (any kind: NeCo, SIREN-OF)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "path": ("STRING", {"default": "frameweave/inr_00001.safetensors", "tooltip":
+                         "a .safetensors file; relative paths are looked up in the output folder, the "
+                         "input folder, then the current folder"}),
+            },
+        }
+
+    RETURN_TYPES = ("INR_MODEL",)
+    RETURN_NAMES = ("model",)
+    FUNCTION = "load"
+    CATEGORY = f"{_comfy.CATEGORY}/implicit"
+    DESCRIPTION = "Load a fitted NeCo / SIREN-OF model; render it with Render Frames."
+
+    def load(self, path):
+        return (load_inr(resolve_model_path(path), device="cpu"),)
+
+    @classmethod
+    def IS_CHANGED(cls, path, **_):
+        try:
+            st = resolve_model_path(path).stat()
+            return f"{st.st_mtime_ns}:{st.st_size}"
+        except (OSError, ValueError):
+            return float("nan")
+
+
+NODE_CLASS_MAPPINGS = {
+    "FrameWeaveFitNeCo": FrameWeaveFitNeCo,
+    "FrameWeaveRenderFrames": FrameWeaveRenderFrames,
+    "FrameWeaveSaveINR": FrameWeaveSaveINR,
+    "FrameWeaveLoadINR": FrameWeaveLoadINR,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FrameWeaveFitNeCo": "Fit NeCo (FrameWeave)",
+    "FrameWeaveRenderFrames": "Render Frames (FrameWeave)",
+    "FrameWeaveSaveINR": "Save INR (FrameWeave)",
+    "FrameWeaveLoadINR": "Load INR (FrameWeave)",
+}

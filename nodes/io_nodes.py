@@ -1,0 +1,164 @@
+"""Load Frames / Save Frames: clips in and out of a graph with their per-frame timing."""
+import hashlib
+import re
+from pathlib import Path
+
+from ..vfi_core.frames_io import read_frames, write_frames
+from ..vfi_core.validate import check_frames
+from . import _comfy
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+SAVE_FORMATS = {"gif": ".gif", "mp4": ".mp4", "webp": ".webp", "apng": ".png", "png-folder": ""}
+
+
+def resolve_input_path(path: str) -> Path:
+    """An absolute path as is; a relative one is looked up in ComfyUI's input folder (inside
+    ComfyUI), the current directory, then the package root (so "examples/pan_zoom.gif" always
+    finds the bundled clip). FileNotFoundError lists the places tried."""
+    text = (path or "").strip().strip('"').strip("'")
+    if not text:
+        raise ValueError("Load Frames: path is empty; give a file or folder (e.g. examples/pan_zoom.gif)")
+    p = Path(text).expanduser()
+    if p.is_absolute():
+        if not p.exists():
+            raise FileNotFoundError(f"Load Frames: {p} does not exist")
+        return p
+    bases = [b for b in (_comfy.input_directory(), Path.cwd(), PACKAGE_ROOT) if b is not None]
+    for base in bases:
+        if (base / p).exists():
+            return base / p
+    raise FileNotFoundError(f"Load Frames: {text!r} not found in " + ", ".join(str(b) for b in bases))
+
+
+def _fingerprint(p: Path) -> str:
+    """mtime + size of a file, or of every file in a folder (adding/editing a frame changes it)."""
+    h = hashlib.sha256()
+    files = sorted(p.iterdir()) if p.is_dir() else [p]
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_mtime_ns}:{st.st_size};".encode())
+    return h.hexdigest()
+
+
+class FrameWeaveLoadFrames:
+    """Read a GIF / APNG / WebP / MP4 / MOV / MKV / WebM or a folder of PNG/JPEG frames."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "path": ("STRING", {"default": "examples/pan_zoom.gif", "tooltip":
+                         "file or folder; relative paths are looked up in ComfyUI's input folder, "
+                         "the current folder, then FrameWeave's own folder"}),
+                "start": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "tooltip": "first frame index"}),
+                "stop": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
+                                 "tooltip": "stop before this frame index; 0 = to the end"}),
+                "step": ("INT", {"default": 1, "min": 1, "max": 10_000, "tooltip": "keep every step-th frame"}),
+                "max_frames": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
+                                       "tooltip": "at most this many frames; 0 = no cap"}),
+            },
+            "optional": {
+                "fps": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1000.0, "step": 0.001, "tooltip":
+                        "frame rate for image folders and still images; 0 = the folder's saved timing or 25"}),
+            },
+        }
+
+    RETURN_TYPES = ("IMAGE", "FRAME_TIMING", "FLOAT", "INT")
+    RETURN_NAMES = ("frames", "timing", "fps", "frame_count")
+    FUNCTION = "load"
+    CATEGORY = f"{_comfy.CATEGORY}/io"
+    DESCRIPTION = "Load a clip with the display time of every frame (GIF delays, video timestamps)."
+
+    def load(self, path, start=0, stop=0, step=1, max_frames=0, fps=0.0):
+        clip = read_frames(resolve_input_path(path), start=int(start), stop=int(stop) or None, step=int(step),
+                           max_frames=int(max_frames) or None, fps=float(fps) or None)
+        return clip.frames, clip.timing, float(clip.timing.fps()), int(clip.frames.shape[0])
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, path=None):
+        """Report a missing file before the queue runs (True, or the problem as text)."""
+        if path is None:  # linked from another node: known only when it runs
+            return True
+        try:
+            resolve_input_path(path)
+        except (OSError, ValueError) as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, path, **_):
+        try:
+            return _fingerprint(resolve_input_path(path))
+        except (OSError, ValueError):
+            return float("nan")  # never equal: re-run, and let load() report the problem
+
+
+def _next_free(folder: Path, stem: str, ext: str) -> Path:
+    """folder/stem_00001.ext with the number one above the highest already there."""
+    pattern = re.compile(rf"^{re.escape(stem)}_(\d+)(?:{re.escape(ext)})?$")
+    used = [int(m.group(1)) for f in folder.iterdir() if (m := pattern.match(f.name))] if folder.is_dir() else []
+    return folder / f"{stem}_{max(used, default=0) + 1:05d}{ext}"
+
+
+class FrameWeaveSaveFrames:
+    """Write frames into ComfyUI's output folder as GIF, MP4 (H.264), WebP, APNG or numbered PNGs."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": ("IMAGE",),
+                "filename_prefix": ("STRING", {"default": "frameweave", "tooltip":
+                                    "file name start; may include a subfolder, e.g. clips/cat"}),
+                "format": (list(SAVE_FORMATS), {"default": "gif"}),
+                "fps": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1000.0, "step": 0.001, "tooltip":
+                        "constant frame rate; 0 = use the timing input (or 12 fps without one)"}),
+            },
+            "optional": {
+                "timing": ("FRAME_TIMING",),
+            },
+        }
+
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    CATEGORY = f"{_comfy.CATEGORY}/io"
+    DESCRIPTION = "Save a clip keeping every frame's display time; no frame is merged or dropped."
+
+    def save(self, frames, filename_prefix="frameweave", format="gif", fps=0.0, timing=None):
+        if format not in SAVE_FORMATS:
+            raise ValueError(f"Save Frames: unknown format {format!r}; choose one of {', '.join(SAVE_FORMATS)}")
+        frames = check_frames(frames)
+        if timing is not None and len(timing) != frames.shape[0]:
+            raise ValueError(f"Save Frames: the timing has {len(timing)} timestamps but {frames.shape[0]} frames "
+                             "arrived; connect the FRAME_TIMING that belongs to these frames")
+        root = _comfy.output_directory().resolve()
+        prefix = (filename_prefix or "frameweave").strip().replace("\\", "/")
+        target_dir = (root / prefix).parent.resolve()
+        if root != target_dir and root not in target_dir.parents:
+            raise ValueError(f"Save Frames: filename_prefix {filename_prefix!r} points outside the output folder")
+        stem = Path(prefix).name or "frameweave"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        out = _next_free(target_dir, stem, SAVE_FORMATS[format])
+        written = write_frames(out, frames, timing=timing, fps=float(fps) or None)
+        subfolder = str(target_dir.relative_to(root)).replace("\\", "/")
+        subfolder = "" if subfolder == "." else subfolder
+        if format == "png-folder":
+            first = sorted(p.name for p in written.glob("*.png"))[0]
+            image = {"filename": first, "subfolder": f"{subfolder}/{written.name}".lstrip("/"), "type": "output"}
+        else:
+            image = {"filename": written.name, "subfolder": subfolder, "type": "output"}
+        # like ComfyUI's own SaveAnimatedWEBP / SaveVideo: "animated" makes the frontend show it playing
+        ui = {"images": [image], "animated": (format != "png-folder",)}
+        return {"ui": ui, "result": (str(written),)}
+
+
+NODE_CLASS_MAPPINGS = {
+    "FrameWeaveLoadFrames": FrameWeaveLoadFrames,
+    "FrameWeaveSaveFrames": FrameWeaveSaveFrames,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FrameWeaveLoadFrames": "Load Frames (FrameWeave)",
+    "FrameWeaveSaveFrames": "Save Frames (FrameWeave)",
+}

@@ -1,0 +1,395 @@
+"""The command line (cli.py): run / interpolate / nodes / train through ``main([...])``, exit codes,
+and one real ``python -m frameweave`` subprocess."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import frameweave
+from frameweave import cli
+from frameweave.nodes import NODE_CLASS_MAPPINGS
+from frameweave.vfi_core import frames_io, methods
+from frameweave.vfi_core.console import ProgressBar, format_seconds
+from frameweave.vfi_core.timing import FrameTiming
+
+ROOT = Path(frameweave.__file__).resolve().parent
+
+
+# --- small nodes registered for the duration of a test -------------------------------------
+class CliNumber:
+    RETURN_TYPES = ("NUMBER",)
+    FUNCTION = "go"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT", {"default": 1, "min": 0, "max": 10}),
+                             "note": ("STRING", {"default": ""}), "loud": ("BOOLEAN", {"default": False}),
+                             "scale": ("FLOAT", {"default": 1.0})}}
+
+    def go(self, value, note, loud, scale):
+        from frameweave.nodes import _comfy
+        progress = _comfy.Progress(4)     # the node's own bar: drawn by the CLI while it runs
+        for i in range(1, 5):
+            progress(i)
+        return (value * scale,)
+
+
+class CliWrite:
+    """Output node writing a text file into the output directory (as Save Frames does)."""
+    RETURN_TYPES = ("STRING", "FLOAT")
+    RETURN_NAMES = ("path", "value")
+    FUNCTION = "go"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"x": ("NUMBER",), "filename_prefix": ("STRING", {"default": "cli"})}}
+
+    def go(self, x, filename_prefix):
+        from frameweave.nodes._comfy import output_directory
+        out = output_directory() / f"{filename_prefix}.txt"
+        if x < 0:
+            raise ValueError(f"negative value {x}")
+        out.write_text(str(x))
+        return {"ui": {"text": [f"wrote {x}"]}, "result": (str(out), float(x))}
+
+
+@pytest.fixture
+def cli_nodes(monkeypatch):
+    monkeypatch.setitem(NODE_CLASS_MAPPINGS, "CliNumber", CliNumber)
+    monkeypatch.setitem(NODE_CLASS_MAPPINGS, "CliWrite", CliWrite)
+
+
+def write_workflow(tmp_path, value=3, scale=1.0):
+    wf = {"1": {"class_type": "CliNumber", "inputs": {"value": value, "note": "", "loud": False, "scale": scale}},
+          "2": {"class_type": "CliWrite", "inputs": {"x": ["1", 0], "filename_prefix": "cli"}}}
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(wf))
+    return path
+
+
+# --- run ------------------------------------------------------------------------------------
+def test_run_writes_into_output_dir_and_reports(tmp_path, cli_nodes, capsys):
+    wf = write_workflow(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(wf), "--output-dir", str(out)]) == 0
+    assert (out / "cli.txt").read_text() == "3.0"
+    printed = capsys.readouterr().out
+    assert f"path: {out / 'cli.txt'}" in printed and "value: 3.0000" in printed and "text: wrote 3.0" in printed
+    assert "FRAMEWEAVE_OUTPUT_DIR" not in os.environ or os.environ["FRAMEWEAVE_OUTPUT_DIR"] != str(out)
+
+
+def test_run_progress_lines(tmp_path, cli_nodes, capsys):
+    from frameweave.nodes import _comfy
+    base = _comfy.Progress
+    assert cli.main(["run", str(write_workflow(tmp_path)), "--output-dir", str(tmp_path)]) == 0
+    assert _comfy.Progress is base, "the CLI's progress hook is removed after the run"
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "[1/2] CliNumber (node 1)" and err[1].startswith("    [")
+    assert any("[############################]  4/4  100%" in line for line in err)
+    assert err[-1].startswith("ran 2 node(s) in")
+    assert cli.main(["run", str(write_workflow(tmp_path)), "--output-dir", str(tmp_path), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_run_set_overrides_are_typed(tmp_path, cli_nodes, capsys):
+    wf = write_workflow(tmp_path)
+    args = ["run", str(wf), "--output-dir", str(tmp_path), "--json", "--set", "1.value=7",
+            "--set", "1.scale=0.5", "--set", "1.note=123", "--set", "1.loud=yes", "--set", "2.filename_prefix=x y"]
+    assert cli.main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["2"]["outputs"]["value"] == 3.5 and report["2"]["class_type"] == "CliWrite"
+    assert (tmp_path / "x y.txt").read_text() == "3.5"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "9.value=1"], "there is no node '9'"),
+    (["--set", "1.nope=1"], "has no input 'nope'; its inputs: value, note, loud, scale"),
+    (["--set", "1.value=abc"], "expected an integer, got 'abc'"),
+    (["--set", "value=1"], "write NODE_ID.INPUT=VALUE"),
+    (["--set", "1.value=11"], "node 1 (CliNumber), input 'value': value 11 is bigger than the maximum 10"),
+])
+def test_run_usage_and_validation_errors_exit_2(tmp_path, cli_nodes, capsys, extra, message):
+    wf = write_workflow(tmp_path)
+    assert cli.main(["run", str(wf), "--output-dir", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "cli.txt").exists()
+
+
+def test_run_unknown_node_and_empty_ui_workflow_exit_2(tmp_path, capsys):
+    wf = tmp_path / "wf.json"
+    wf.write_text(json.dumps({"3": {"class_type": "KSampler", "inputs": {}}}))
+    assert cli.main(["run", str(wf)]) == 2
+    assert "node 3 (KSampler): unknown node type" in capsys.readouterr().err
+    wf.write_text(json.dumps({"nodes": [], "links": []}))
+    assert cli.main(["run", str(wf)]) == 2
+    assert "the UI workflow has no nodes to run" in capsys.readouterr().err
+
+
+def test_run_node_failure_exits_1_without_traceback(tmp_path, cli_nodes, capsys):
+    wf = write_workflow(tmp_path, scale=-1.0)
+    assert cli.main(["run", str(wf), "--output-dir", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "node 2 (CliWrite) failed: ValueError: negative value -3.0" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "cli.txt").exists()
+
+
+# --- interpolate ------------------------------------------------------------------------------
+@pytest.fixture
+def gif_clip(tmp_path, make_clip):
+    """A 4-frame real-photo pan saved as GIF with uneven delays (0.1, 0.2, 0.1, 0.3 s)."""
+    path = tmp_path / "in.gif"
+    frames_io.write_frames(path, make_clip(4, size=(32, 40)), timing=FrameTiming.from_durations([0.1, 0.2, 0.1, 0.3]))
+    return path
+
+
+def _blend_clip(frames, fractions, timing=None, progress=None, strength: float = 1.0):
+    """An independent linear blend for the CLI tests (the real methods are tested elsewhere)."""
+    out = [frames[:1]]
+    for i in range(frames.shape[0] - 1):
+        for t in fractions:
+            out.append(((1 - t) * frames[i] + t * frames[i + 1])[None] * strength)
+        out.append(frames[i + 1:i + 2])
+        if progress is not None:
+            progress(i + 1, frames.shape[0] - 1)
+    return torch.cat(out)
+
+
+def _failing_clip(frames, fractions, timing=None, progress=None):
+    progress(1, 3)
+    raise RuntimeError("out of memory in the middle")
+
+
+@pytest.fixture
+def fake_methods(monkeypatch):
+    real = methods.get_method
+
+    def get(name):
+        return {"blend": _blend_clip, "failing": _failing_clip}.get(name) or real(name)
+    monkeypatch.setattr(methods, "get_method", get)
+
+
+def test_interpolate_writes_gif_with_timing(tmp_path, gif_clip, fake_methods, capsys):
+    out = tmp_path / "out.gif"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend", "--multiplier", "4",
+                     "--option", "strength=1.0"]) == 0
+    clip = frames_io.read_frames(out)
+    assert clip.frames.shape == (13, 32, 40, 3)
+    # each interval split in four, the total length (0.7 s) kept; GIF delays are centiseconds
+    assert clip.timing.end == pytest.approx(0.7, abs=0.011)
+    assert clip.timing.durations()[:4] == pytest.approx([0.025] * 4, abs=0.011)
+    assert clip.timing.durations()[4:8] == pytest.approx([0.05] * 4, abs=0.011)
+    captured = capsys.readouterr()
+    assert f"wrote {out}: 13 frames 40x32" in captured.out
+    assert "blend x4" in captured.err   # the progress bar (stderr is not a terminal: plain lines)
+
+
+def test_interpolate_times_and_range(tmp_path, gif_clip, fake_methods):
+    out = tmp_path / "folder"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend", "--times", "0.5,0.25",
+                     "--start", "1", "--max-frames", "2", "-q"]) == 0
+    clip = frames_io.read_frames(out)
+    assert clip.frames.shape[0] == 4
+    src = frames_io.read_frames(gif_clip).frames
+    torch.testing.assert_close(clip.frames[1], 0.75 * src[1] + 0.25 * src[2], atol=1.5 / 255, rtol=0)
+
+
+def test_interpolate_with_the_real_linear_method(tmp_path, make_clip):
+    clip = make_clip(3, size=(24, 32))
+    src = tmp_path / "in"
+    frames_io.write_frames(src, clip, fps=10)                  # a PNG folder with its timing
+    out = tmp_path / "out.png"
+    assert cli.main(["interpolate", str(src), "-o", str(out), "--method", "linear", "-q"]) == 0
+    result = frames_io.read_frames(out)
+    assert result.frames.shape == (5, 24, 32, 3)
+    torch.testing.assert_close(result.frames[1], (clip[0] + clip[1]) / 2, atol=1 / 255, rtol=0)
+    assert result.timing.timestamps == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
+
+
+def test_interpolate_prints_reader_notes(tmp_path, make_clip, fake_methods, capsys):
+    from PIL import Image
+    folder = tmp_path / "rgba"
+    folder.mkdir()
+    for i, frame in enumerate(make_clip(2, size=(16, 20))):
+        rgba = (torch.cat([frame, torch.full_like(frame[..., :1], 0.5)], dim=-1) * 255).round().byte().numpy()
+        Image.fromarray(rgba, "RGBA").save(folder / f"{i}.png")
+    assert cli.main(["interpolate", str(folder), "-o", str(tmp_path / "o.gif"), "--method", "blend", "--fps", "5"]) == 0
+    assert "note: converted RGBA to RGB" in capsys.readouterr().err
+
+
+def _interrupted_clip(frames, fractions, timing=None, progress=None):
+    raise KeyboardInterrupt
+
+
+def test_interpolate_ctrl_c_writes_nothing(tmp_path, gif_clip, monkeypatch, capsys):
+    monkeypatch.setattr(methods, "get_method", lambda name: _interrupted_clip)
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(tmp_path / "o.gif")]) == 130
+    assert "interrupted; nothing was written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [gif_clip]
+
+
+def test_interpolate_failure_leaves_no_output(tmp_path, gif_clip, fake_methods, capsys):
+    out = tmp_path / "out.mp4"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "failing"]) == 1
+    assert "failing failed: RuntimeError: out of memory in the middle" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [gif_clip]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "nope"], "unknown method 'nope'"),
+    (["--method", "blend", "--times", "0.5,1.5"], "times must lie strictly between 0 and 1"),
+    (["--method", "blend", "--multiplier", "1"], "--multiplier must be at least 2"),
+    (["--method", "blend", "--option", "sigma=2"], "--option sigma: this method has no such option; its options: strength"),
+    (["--method", "blend", "-o", "{tmp}/out.avi"], "cannot write '.avi' files"),
+    (["--method", "blend", "-o", "{tmp}/missing/out.gif"], "does not exist"),
+    (["--method", "blend", "-o", "{in}"], "must not overwrite the input"),
+    (["--method", "blend", "--step", "0"], "--step must be >= 1, got 0"),
+    (["--method", "blend", "--start", "3", "--stop", "2"], "--stop (2) must be after --start (3)"),
+])
+def test_interpolate_usage_errors_exit_2(tmp_path, gif_clip, fake_methods, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{in}", str(gif_clip)) for a in args]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "out.gif")]
+    assert cli.main(["interpolate", str(gif_clip), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [gif_clip]
+
+
+def test_interpolate_bad_input_file(tmp_path, fake_methods, capsys):
+    assert cli.main(["interpolate", str(tmp_path / "none.gif"), "-o", str(tmp_path / "o.gif")]) == 2
+    assert "input not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.gif"
+    broken.write_bytes(b"GIF89a not really")
+    assert cli.main(["interpolate", str(broken), "-o", str(tmp_path / "o.gif"), "--method", "blend"]) == 1
+    assert "could not read" in capsys.readouterr().err
+    assert not (tmp_path / "o.gif").exists()
+
+
+def test_list_methods(capsys):
+    assert cli.main(["interpolate", "--list-methods"]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in methods.METHODS)
+
+
+# --- nodes / train / misc --------------------------------------------------------------------------
+def test_nodes_listing(cli_nodes, capsys):
+    assert cli.main(["nodes"]) == 0
+    text = capsys.readouterr().out
+    assert "CliWrite" in text and "value INT (= 1, 0..10)" in text and "path STRING, value FLOAT" in text
+    assert cli.main(["nodes", "--markdown"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| Node | Id |")
+    row = next(line for line in table if "`CliWrite`" in line)
+    assert "`x` NUMBER<br>`filename_prefix` STRING (= 'cli')" in row and "`path` STRING<br>`value` FLOAT" in row
+
+
+def test_train_forwards_arguments(monkeypatch):
+    import types
+    seen = {}
+    fake = types.ModuleType("frameweave.vfi_core.train_cli")
+    fake.main = lambda argv: seen.setdefault("argv", argv) and 0
+    monkeypatch.setitem(sys.modules, "frameweave.vfi_core.train_cli", fake)
+    assert cli.main(["train", "--epochs", "3", "--help-me"]) == 0
+    assert seen["argv"] == ["--epochs", "3", "--help-me"]
+
+
+def test_train_missing_module_is_clear(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "frameweave.vfi_core.train_cli", None)   # import raises
+    assert cli.main(["train"]) == 2
+    assert "training" in capsys.readouterr().err
+
+
+def test_usage_errors(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["frobnicate"]) == 2
+    assert cli.main(["--version"]) == 0
+    assert frameweave.__version__ in capsys.readouterr().out
+
+
+def test_progress_bar_rendering():
+    import io
+    stream = io.StringIO()
+    bar = ProgressBar("fit", stream=stream, width=10)
+    for i in range(1, 21):
+        bar(i, 20)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert 2 <= len(lines) <= 11 and lines[-1].startswith("fit  [##########]  20/20  100%")
+    assert any("[#####-----]  10/20   50%" in line for line in lines)   # one line per 10 % off a terminal
+    half = ProgressBar("x", stream=io.StringIO(), width=10)
+    half(5, 10)
+    assert half.render().startswith("x  [#####-----]  5/10   50%") and "eta" in half.render()
+    assert format_seconds(1.234) == "1.2 s" and format_seconds(75) == "1:15" and format_seconds(3725) == "1:02:05"
+
+
+def test_help(capsys):
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(cmd in text for cmd in ("run", "interpolate", "train", "nodes"))
+
+
+def test_python_m_frameweave_subprocess(tmp_path):
+    """The real entry point, in a fresh interpreter outside the checkout: exit code 2 and a clean
+    message (no traceback) for a workflow that uses another pack's node."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"1": {"class_type": "NotAFrameWeaveNode", "inputs": {}}}))
+    env = {**os.environ, "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "-m", "frameweave", "run", str(bad)], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "node 1 (NotAFrameWeaveNode): unknown node type" in proc.stderr and "Traceback" not in proc.stderr
+
+
+class _Tty:
+    """A stream that says it is a terminal."""
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_redraws_one_line():
+    stream = _Tty()
+    with ProgressBar("fit", stream=stream, width=10, min_interval=0.0) as bar:
+        for i in range(1, 5):
+            bar(i, 4)
+    assert stream.text.count("\n") == 1 and stream.text.endswith("\n")
+    frames = stream.text.rstrip("\n").split("\r")[1:]
+    assert len(frames) == 4 and frames[0].startswith("fit  [##--------]  1/4   25%")
+    assert frames[-1].startswith("fit  [##########]  4/4  100%")
+    quiet = _Tty()
+    ProgressBar("x", stream=quiet, enabled=False)(1, 2)
+    assert quiet.text == ""
+
+
+def test_quickstart_workflow_end_to_end(tmp_path, monkeypatch, capsys):
+    """The README's first command: run from an unrelated folder (the bundled clip is found in the
+    package), write a GIF with (N-1)*4+1 frames whose delays split the input's evenly."""
+    monkeypatch.chdir(tmp_path)
+    workflow = ROOT / "example_workflows" / "quickstart.json"
+    assert cli.main(["run", str(workflow), "--output-dir", "renders", "-q"]) == 0
+    written = tmp_path / "renders" / "quickstart_00001.gif"
+    assert f"path: {written}" in capsys.readouterr().out
+    assert not list((tmp_path / "renders").glob("*.part"))
+    source = frames_io.read_frames(ROOT / "examples" / "pan_zoom.gif")
+    out = frames_io.read_frames(written)
+    n = source.frames.shape[0]
+    assert out.frames.shape == ((n - 1) * 4 + 1, *source.frames.shape[1:])
+    expected = source.timing.with_inserted([0.25, 0.5, 0.75])
+    # GIF delays are whole centiseconds: each may round by 1 cs, the total length is kept
+    assert out.timing.durations() == pytest.approx(expected.durations(), abs=0.0101)
+    assert out.timing.end - out.timing.timestamps[0] == pytest.approx(source.timing.end - source.timing.timestamps[0], abs=0.0101)
+    # the input frames are still there, every 4th frame (up to GIF palette error)
+    assert (out.frames[::4] - source.frames).abs().mean() < 0.02

@@ -1,0 +1,135 @@
+"""Load Frames / Save Frames nodes, called directly as ComfyUI calls them."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from frameweave.nodes import _comfy
+from frameweave.nodes.io_nodes import FrameWeaveLoadFrames, FrameWeaveSaveFrames, resolve_input_path
+from frameweave.vfi_core.frames_io import read_frames
+from frameweave.vfi_core.timing import FrameTiming
+
+EXAMPLE_DELAYS = [0.1, 0.1, 0.15, 0.1, 0.1, 0.15, 0.1, 0.1, 0.15, 0.1, 0.1, 0.2]
+
+
+@pytest.fixture
+def out_dir(tmp_path, monkeypatch):
+    out = tmp_path / "output"
+    out.mkdir()
+    monkeypatch.setenv("FRAMEWEAVE_OUTPUT_DIR", str(out))
+    return out
+
+
+def test_load_bundled_example_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                                   # not the repository
+    with torch.inference_mode():
+        frames, timing, fps, count = FrameWeaveLoadFrames().load("examples/pan_zoom.gif")
+    assert frames.shape == (12, 128, 192, 3) and count == 12
+    np.testing.assert_allclose(timing.durations(), EXAMPLE_DELAYS, atol=1e-9)
+    assert fps == pytest.approx(12 / 1.45)
+
+
+def test_load_selection_widgets():
+    node = FrameWeaveLoadFrames()
+    frames, timing, _, count = node.load("examples/pan_zoom.gif", start=1, stop=0, step=2, max_frames=3)
+    assert count == 3 and frames.shape[0] == 3
+    np.testing.assert_allclose(timing.timestamps, [0.1, 0.35, 0.55])   # frames 1, 3, 5
+    assert timing.end == pytest.approx(0.8)                             # frame 7 starts there
+    _, _, _, count = node.load("examples/pan_zoom.gif", start=0, stop=5, step=1, max_frames=0)
+    assert count == 5
+
+
+def test_input_directory_comes_first(tmp_path, monkeypatch, make_clip):
+    from frameweave.vfi_core.frames_io import write_frames
+
+    (tmp_path / "examples").mkdir()
+    write_frames(tmp_path / "examples" / "pan_zoom.gif", make_clip(3, size=(16, 24)))
+    monkeypatch.setattr(_comfy, "input_directory", lambda: tmp_path)
+    assert resolve_input_path("examples/pan_zoom.gif") == tmp_path / "examples" / "pan_zoom.gif"
+    _, _, _, count = FrameWeaveLoadFrames().load("examples/pan_zoom.gif")
+    assert count == 3
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.gif.*not found"):
+        FrameWeaveLoadFrames().load("missing.gif")
+    with pytest.raises(FileNotFoundError):
+        FrameWeaveLoadFrames().load(str(tmp_path / "missing.mp4"))
+    with pytest.raises(ValueError, match="path is empty"):
+        FrameWeaveLoadFrames().load("  ")
+    with pytest.raises(ValueError, match="no frames selected"):
+        FrameWeaveLoadFrames().load("examples/pan_zoom.gif", start=40)
+
+
+def test_validate_inputs_reports_missing_files():
+    assert FrameWeaveLoadFrames.VALIDATE_INPUTS(path="examples/pan_zoom.gif") is True
+    assert "not found" in FrameWeaveLoadFrames.VALIDATE_INPUTS(path="nowhere/clip.mp4")
+    assert FrameWeaveLoadFrames.VALIDATE_INPUTS() is True                  # linked input
+
+
+def test_is_changed_follows_the_file(tmp_path, make_clip):
+    from frameweave.vfi_core.frames_io import write_frames
+
+    path = write_frames(tmp_path / "c.gif", make_clip(3, size=(16, 16)))
+    first = FrameWeaveLoadFrames.IS_CHANGED(path=str(path), start=0)
+    assert first == FrameWeaveLoadFrames.IS_CHANGED(path=str(path), start=0)
+    write_frames(path, make_clip(4, size=(16, 16)))
+    os.utime(path, ns=(1, 1))
+    assert FrameWeaveLoadFrames.IS_CHANGED(path=str(path), start=0) != first
+    missing = FrameWeaveLoadFrames.IS_CHANGED(path=str(tmp_path / "gone.gif"))
+    assert missing != missing                                     # NaN: always re-run, load() reports
+
+
+@pytest.mark.parametrize("fmt, ext", [("gif", ".gif"), ("mp4", ".mp4"), ("webp", ".webp"),
+                                      ("apng", ".png"), ("png-folder", "")])
+def test_save_every_format_under_inference_mode(out_dir, make_clip, fmt, ext):
+    frames = make_clip(5, size=(32, 48))
+    timing = FrameTiming.from_durations([0.1, 0.2, 0.1, 0.1, 0.3])
+    node = FrameWeaveSaveFrames()
+    with torch.inference_mode():
+        first = node.save(frames, "clips/test", fmt, 0.0, timing)
+        second = node.save(frames, "clips/test", fmt, 0.0, timing)
+    path = first["result"][0]
+    assert path.endswith(f"test_00001{ext}") and second["result"][0].endswith(f"test_00002{ext}")
+    image = first["ui"]["images"][0]
+    assert image["type"] == "output" and (out_dir / image["subfolder"] / image["filename"]).is_file()
+    assert first["ui"]["animated"] == (fmt != "png-folder",)
+    clip = read_frames(path)
+    assert clip.frames.shape[0] == 5
+    np.testing.assert_allclose(np.diff(clip.timing.timestamps), [0.1, 0.2, 0.1, 0.1], atol=1e-3)
+    assert not list(out_dir.rglob("*.part"))
+
+
+def test_save_fps_rules(out_dir, make_clip):
+    frames = make_clip(4, size=(16, 16))
+    node = FrameWeaveSaveFrames()
+    default = read_frames(node.save(frames, "a", "gif", 0.0)["result"][0])
+    assert default.timing.end == pytest.approx(0.33)              # 4 frames at 12 fps, in whole 10 ms
+    assert set(np.rint(default.timing.durations() * 100).astype(int)) == {8, 9}
+    fixed = read_frames(node.save(frames, "b", "webp", 20.0, FrameTiming.from_fps(4, 5))["result"][0])
+    np.testing.assert_allclose(fixed.timing.durations(), [0.05] * 4)
+
+
+def test_save_errors(out_dir, make_clip):
+    frames = make_clip(4, size=(16, 16))
+    node = FrameWeaveSaveFrames()
+    with pytest.raises(ValueError, match="3 timestamps but 4 frames"):
+        node.save(frames, "x", "gif", 0.0, FrameTiming.from_fps(3, 10))
+    with pytest.raises(ValueError, match="outside the output folder"):
+        node.save(frames, "../escape", "gif", 0.0)
+    with pytest.raises(ValueError, match="unknown format"):
+        node.save(frames, "x", "avi", 0.0)
+    bad = frames.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        node.save(bad, "x", "mp4", 0.0)
+    assert not any(out_dir.iterdir())
+
+
+def test_example_round_trip_through_nodes(out_dir):
+    frames, timing, _, _ = FrameWeaveLoadFrames().load("examples/pan_zoom.gif")
+    path = FrameWeaveSaveFrames().save(frames, "again", "gif", 0.0, timing)["result"][0]
+    again, timing2, _, _ = FrameWeaveLoadFrames().load(path)
+    assert timing2 == timing
+    assert (again - frames).abs().mean() < 2 / 255                # re-quantised palette only

@@ -1,0 +1,114 @@
+"""SepConvNet: shapes for any size, padding/cropping, the blend initialisation, errors."""
+import pytest
+import torch
+
+from frameweave.vfi_core.sepconv import PAPER_CHANNELS, SepConvNet, scaled_channels
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small convolutions on a busy 2-core machine run far faster on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny(kernel_size=5, dilation=1, seed=0):
+    torch.manual_seed(seed)
+    return SepConvNet(kernel_size=kernel_size, width=0.125, dilation=dilation)
+
+
+def test_smoke_and_paper_channels():
+    assert scaled_channels(1.0) == PAPER_CHANNELS
+    net = SepConvNet()                                    # the paper's network: K = 51
+    assert net.kernel_size == 51 and net.channels == PAPER_CHANNELS
+    assert net.vertical1[7].out_channels == 51
+    assert net.architecture()["channels"] == list(PAPER_CHANNELS)
+
+
+@pytest.mark.parametrize("hw", [(32, 32), (37, 53), (1, 1), (33, 5), (64, 96)])
+def test_cardinality_any_size(hw):
+    net = tiny()
+    a, b = torch.rand(2, 3, *hw), torch.rand(2, 3, *hw)
+    with torch.no_grad():
+        out = net(a, b)
+    assert out.shape == (2, 3, *hw)
+    assert torch.isfinite(out).all()
+
+
+def test_image_layout():
+    net = tiny()
+    a, b = torch.rand(1, 20, 30, 3), torch.rand(1, 20, 30, 3)
+    with torch.no_grad():
+        out = net.interpolate(a, b)
+        ref = net(a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    assert out.shape == (1, 20, 30, 3)
+    torch.testing.assert_close(out, ref)
+
+
+def test_padding_is_cropped_back_consistently(make_clip):
+    """A frame that needs padding gives the same result as the network run on the frame
+    replicate-padded by hand to a multiple of 32 and cropped (the padding is centred)."""
+    net = tiny()
+    clip = make_clip(2, size=(40, 50)).permute(0, 3, 1, 2)       # [2,3,40,50]
+    a, b = clip[:1], clip[1:]
+    with torch.no_grad():
+        out = net(a, b)
+        pad = (7, 7, 12, 12)                                     # 50 -> 64, 40 -> 64
+        ap = torch.nn.functional.pad(a, pad, mode="replicate")
+        bp = torch.nn.functional.pad(b, pad, mode="replicate")
+        ref = net(ap, bp)[..., 12:52, 7:57]
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
+
+
+def test_blend_initialisation(make_clip):
+    """init_as_blend with no learned part is exactly the linear blend (kernels = centred deltas)."""
+    net = tiny()
+    net.init_as_blend(scale=0.0)
+    clip = make_clip(2, size=(24, 40)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        out = net(clip[:1], clip[1:])
+    torch.testing.assert_close(out, (clip[:1] + clip[1:]) / 2, atol=1e-6, rtol=1e-5)
+
+
+def test_dilation_reach():
+    net = SepConvNet(kernel_size=51, width=0.125, dilation=2)
+    assert net.reach() == 38                                     # 25 dense taps + 26 ring taps at spacing 2
+    assert SepConvNet(kernel_size=51, width=0.125).reach() == 25
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 20, 24), torch.rand(1, 3, 20, 24))
+    assert out.shape == (1, 3, 20, 24)
+
+
+def test_gradients_reach_every_parameter():
+    net = tiny()
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    net(a, b).square().mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+
+
+def test_architecture_roundtrip():
+    net = SepConvNet(kernel_size=7, channels=(4, 8, 8, 16, 16), dilation=1, padding="zero")
+    again = SepConvNet.from_architecture(net.architecture())
+    assert again.architecture() == net.architecture()
+    assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in net.state_dict().items()}
+
+
+def test_exception():
+    with pytest.raises(ValueError, match="odd"):
+        SepConvNet(kernel_size=50)
+    with pytest.raises(ValueError, match="width"):
+        SepConvNet(width=0)
+    with pytest.raises(ValueError, match="channels"):
+        SepConvNet(channels=(8, 8, 8))
+    with pytest.raises(ValueError, match="padding"):
+        SepConvNet(padding="reflect")
+    with pytest.raises(ValueError, match="architecture"):
+        SepConvNet.from_architecture({"architecture": "adacof", "kernel_size": 5, "channels": [4] * 5})
+    net = tiny()
+    with pytest.raises(ValueError, match="same shape"):
+        net(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+    with pytest.raises(ValueError, match=r"\[B,3,H,W\]"):
+        net(torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8))

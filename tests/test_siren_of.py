@@ -1,0 +1,218 @@
+"""SIREN-OF: the SIREN model, its fit with the optical-flow constraint, the node and the method."""
+import math
+
+import pytest
+import torch
+
+from frameweave.vfi_core.inr import INR_REGISTRY, load_inr
+from frameweave.vfi_core.siren import PAPER_CONFIG, SirenVideo
+from frameweave.vfi_core.timing import FrameTiming
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These small networks run fastest on one thread (and on a shared, busy CPU two threads
+    spin on each other); restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_model(h=6, w=8, frames=3, **config):
+    cfg = {"width": 32, "depth": 4, "omega0": 25.0, "seed": 0}
+    cfg.update(config)
+    return SirenVideo(h, w, FrameTiming.from_fps(frames, 10.0), cfg)
+
+
+# --- model -----------------------------------------------------------------------------------
+def test_registered_and_paper_defaults():
+    assert INR_REGISTRY["siren-of"] is SirenVideo
+    model = SirenVideo(4, 5, FrameTiming.from_fps(2, 10.0), {})
+    assert model.config["width"] == 720 and model.config["depth"] == 6 and model.config["omega0"] == 25.0
+    assert PAPER_CONFIG == {"width": 720, "depth": 6, "omega0": 25.0}
+    assert len(model.sines) == 5 and model.sines[0].in_features == 3 and model.out.out_features == 3
+
+
+def test_init_statistics():
+    """First layer U(-1/n, 1/n); later layers U(±√(6/n)/ω0): inside the bounds, filling them
+    (max close to the bound) and with the std of a uniform, bound/√3."""
+    omega0 = 30.0
+    model = make_model(width=256, depth=4, omega0=omega0)
+    layers = list(model.sines) + [model.out]
+    for k, layer in enumerate(layers):
+        n = layer.in_features
+        bound = 1.0 / n if k == 0 else math.sqrt(6.0 / n) / omega0
+        wts = layer.weight.detach()
+        assert wts.abs().max() <= bound
+        assert wts.abs().max() > 0.95 * bound
+        if wts.numel() > 500:
+            assert abs(wts.std().item() - bound / math.sqrt(3)) < 0.1 * bound / math.sqrt(3)
+            assert abs(wts.mean().item()) < 0.1 * bound
+    # the point of the scheme: hidden pre-activations ω0·(Wh+b) stay O(1) through the depth
+    h = torch.rand(4096, 3) * 2 - 1
+    for layer in model.sines:
+        pre = model.omega0 * layer(h)
+        h = torch.sin(pre)
+    assert 0.3 < pre.std().item() < 3.0
+
+
+def test_seed_reproducible():
+    a, b, c = make_model(seed=3), make_model(seed=3), make_model(seed=4)
+    assert torch.equal(a.sines[1].weight, b.sines[1].weight)
+    assert not torch.equal(a.sines[1].weight, c.sines[1].weight)
+
+
+def test_cardinality():
+    model = make_model(h=6, w=8, frames=3)
+    assert model(torch.rand(10, 3)).shape == (10, 3)
+    frames = model.render([0.0, 0.25, 1.0])
+    assert frames.shape == (3, 6, 8, 3) and frames.dtype == torch.float32
+    assert frames.min() >= 0 and frames.max() <= 1
+
+
+@pytest.mark.parametrize("config, match", [({"width": 0}, "width"), ({"depth": 1}, "depth"),
+                                           ({"omega0": 0.0}, "omega0"), ({"omega0": float("nan")}, "omega0")])
+def test_exception_config(config, match):
+    with pytest.raises(ValueError, match=match):
+        make_model(**config)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = make_model(h=5, w=7, frames=4, width=24, depth=3, omega0=20.0)
+    model.fit_report = {"steps": 3}
+    path = tmp_path / "siren.safetensors"
+    model.save(path)
+    assert not (tmp_path / "siren.safetensors.part").exists()
+    loaded = load_inr(path)
+    assert isinstance(loaded, SirenVideo) and loaded.config == model.config
+    assert loaded.timing == model.timing and loaded.fit_report == {"steps": 3}
+    coords = torch.rand(20, 3)
+    assert torch.equal(loaded(coords), model(coords))
+
+
+# --- fitting ---------------------------------------------------------------------------------
+TINY = {"width": 32, "depth": 3, "omega0": 25.0}
+TINY_FIT = {"batch_size": 512, "lr": 1e-3, "eval_every": 50}
+TINY_LAMBDA = 0.9
+
+
+def test_tiny_fit_improves_psnr_and_flow_term(make_clip):
+    from frameweave.vfi_core.siren import fit_siren_of
+
+    clip = make_clip(4, size=(16, 20), step=(0.5, 1.0))
+    result = fit_siren_of(clip, lambda_obs=TINY_LAMBDA, config=TINY, steps=300, **TINY_FIT)
+    assert result.best_psnr > result.history[0][2] + 5.0
+    first, last = result.terms[0], result.terms[-1]
+    assert first[2] is not None and last[2] < 0.5 * first[2]      # L_of decreased
+    report = result.model.fit_report
+    assert report["lambda_obs"] == TINY_LAMBDA and report["flow"] == "dis:medium" and report["terms"]
+
+
+def test_lambda_one_is_a_plain_siren_fit(make_clip):
+    """λ = 1: no flow is needed or computed, and the fit equals the shared loop's own L2 fit."""
+    from frameweave.vfi_core.inr_fit import fit_implicit_video
+    from frameweave.vfi_core.siren import fit_siren_of
+
+    clip = make_clip(3, size=(8, 10))
+    ours = fit_siren_of(clip, lambda_obs=1.0, config=dict(TINY, seed=5), steps=20, seed=5, **TINY_FIT)
+    assert ours.model.fit_report["flow"] == "none" and all(t[2] is None for t in ours.terms)
+    plain = SirenVideo(8, 10, FrameTiming.from_fps(3, 1.0), dict(TINY, seed=5))
+    ref = fit_implicit_video(plain, clip, steps=20, seed=5, lr_schedule="cosine", weight_decay=0.0,
+                             plateau_patience=0, batch_size=512, lr=1e-3, eval_every=50)
+    for a, b in zip(ours.model.parameters(), ref.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_external_flow_tensor_is_used(make_clip):
+    """A FLOW given as a tensor replaces DIS; the exact pan flow makes L_of start lower than a wrong one."""
+    from frameweave.vfi_core.siren import fit_siren_of
+
+    clip = make_clip(3, size=(12, 16), step=(1.0, 2.0))
+    exact = torch.zeros(2, 12, 16, 2)
+    exact[..., 0], exact[..., 1] = 2.0, 1.0
+    res = fit_siren_of(clip, flow=exact, lambda_obs=0.5, config=TINY, steps=2, **TINY_FIT)
+    assert res.model.fit_report["flow"] == "external:external"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"flow": torch.zeros(2, 12, 15, 2)}, "flow does not fit"),
+    ({"flow": torch.zeros(3, 12, 16, 2)}, "flow does not fit"),
+    ({"flow": torch.full((2, 12, 16, 2), float("nan"))}, "NaN"),
+    ({"lambda_obs": 1.5}, "lambda_obs"),
+    ({"lambda_obs": -0.1}, "lambda_obs"),
+    ({"timing": FrameTiming.from_fps(4, 10.0)}, "timing"),
+])
+def test_exception_fit(make_clip, kwargs, match):
+    from frameweave.vfi_core.siren import fit_siren_of
+
+    clip = make_clip(3, size=(12, 16))
+    with pytest.raises(ValueError, match=match):
+        fit_siren_of(clip, config=TINY, steps=1, **kwargs)
+
+
+def test_exception_one_frame(make_clip):
+    from frameweave.vfi_core.siren import fit_siren_of
+
+    with pytest.raises(ValueError, match="at least 2"):
+        fit_siren_of(make_clip(1, size=(12, 16)), config=TINY, steps=1)
+
+
+def test_interpolate_clip_method(make_clip):
+    from frameweave.vfi_core.methods import get_method
+
+    clip = make_clip(3, size=(12, 16))
+    out = get_method("siren-of")(clip, [0.25, 0.5], steps=5, lambda_obs=TINY_LAMBDA, batch_size=256, **TINY)
+    assert out.shape == (7, 12, 16, 3)
+    assert torch.equal(out[::3], clip)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+# --- nodes -----------------------------------------------------------------------------------
+def _node():
+    from frameweave.nodes.siren_nodes import FrameWeaveFitSIRENOF
+    return FrameWeaveFitSIRENOF()
+
+
+def test_node_under_inference_mode_and_render(make_clip):
+    """ComfyUI calls nodes under inference_mode: the fit still trains, and Render Frames renders it."""
+    from frameweave.nodes import NODE_CLASS_MAPPINGS
+    from frameweave.nodes.inr_nodes import FrameWeaveRenderFrames
+    from frameweave.vfi_core.flow import estimate_flow
+
+    assert "FrameWeaveFitSIRENOF" in NODE_CLASS_MAPPINGS
+    timing = FrameTiming((0.0, 0.1, 0.4), 0.5)
+    with torch.inference_mode():
+        clip = make_clip(3, size=(12, 16))                    # an inference tensor, as ComfyUI passes
+        flow = estimate_flow(clip, preset="ultrafast")
+        model, curve = _node().fit(clip, lambda_obs=TINY_LAMBDA, omega0=25.0, width=16, depth=3, steps=20,
+                                   time_budget_s=0.0, lr=1e-3, batch_size=256, seed=0, flow=flow, timing=timing)
+        frames, out_timing = FrameWeaveRenderFrames().render(model, multiplier=2)
+    assert isinstance(model, SirenVideo) and model.timing == timing
+    assert model.fit_report["steps"] == 20 and model.fit_report["flow"] == "dis:ultrafast"
+    assert curve.ndim == 4 and curve.shape[0] == 1 and curve.shape[-1] == 3
+    assert frames.shape == (5, 12, 16, 3) and len(out_timing) == 5
+    assert frames.min() >= 0 and frames.max() <= 1
+
+
+def test_node_computes_flow_when_absent(make_clip):
+    clip = make_clip(3, size=(12, 16))
+    with torch.inference_mode():
+        model, _ = _node().fit(clip, lambda_obs=0.5, width=16, depth=3, steps=3, time_budget_s=0.0, lr=1e-3,
+                               batch_size=64, flow_preset="fast")
+    assert model.fit_report["flow"] == "dis:fast"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"flow": torch.zeros(2, 12, 15, 2)}, "Fit SIREN-OF: flow does not fit"),
+    ({"steps": 0, "time_budget_s": 0.0}, "steps > 0 or a time budget"),
+    ({"flow_preset": "slow"}, "flow_preset"),
+    ({"timing": FrameTiming.from_fps(2, 10.0)}, "timing"),
+])
+def test_node_exception(make_clip, kwargs, match):
+    args = {"width": 8, "depth": 2, "steps": 1, "time_budget_s": 0.0}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        _node().fit(make_clip(3, size=(12, 16)), **args)
+    with pytest.raises(ValueError, match="at least 2"):
+        _node().fit(make_clip(1, size=(12, 16)), width=8, depth=2, steps=1)

@@ -1,0 +1,348 @@
+"""The per-clip fitting loop shared by every implicit video model (NeCo, SIREN-OF).
+
+An implicit video f_θ(x, y, t) -> RGB (``vfi_core.inr.ImplicitVideo``) is fitted to the frames
+of one clip by minimising, over random batches B of pixels of the clip,
+
+    L(θ) = 1/|B| · Σ_{(x,y,t) ∈ B} ‖f_θ(x, y, t) - I_t(x, y)‖²          (the L2 loss of NeCo)
+
+with Adam. A model may replace the loss (``loss_fn``: SIREN-OF adds its optical-flow term).
+
+Design:
+- Coordinates are generated per batch from integer indices (frame index, pixel index): no
+  [T·H·W, 3] coordinate table is ever built, so memory is the frames plus one batch.
+  x = col / (W-1), y = row / (H-1), t = ``model.timing.normalised()[frame]`` (uneven GIF delays
+  are honoured because t comes from the timestamps, not the frame index).
+- Train PSNR is measured every ``eval_every`` steps on the whole clip (or, for clips with more
+  than ``eval_pixels`` pixels, on a fixed random subset drawn once from ``seed``) with the output
+  clamped to 0..1 as ``render`` does. The weights with the best PSNR are kept and restored at
+  the end, so the returned model is never worse than the best one seen.
+- Stops at ``steps``, at ``time_budget_s`` seconds, at ``target_psnr``, or when the best PSNR
+  has not improved by ``plateau_min_delta`` dB for ``plateau_patience`` steps — whichever
+  comes first.
+- ComfyUI runs nodes under ``torch.inference_mode()``; the whole loop runs inside
+  ``torch.inference_mode(False)`` + ``torch.enable_grad()``, works on a clone of the frames, and
+  replaces parameters that were created as inference tensors by ordinary copies.
+- Mixed precision (bf16 autocast, fp16 + GradScaler where bf16 is unsupported) is used only on
+  CUDA; on CPU the fit runs in float32.
+
+Interruption: ``progress(done, total)`` is called every few steps and may raise (ComfyUI's
+interruption exception, KeyboardInterrupt). The loop catches nothing except to restore the best
+weights found so far into the model, write its ``fit_report``, and re-raise the same exception —
+the caller's model object then holds the best fit so far.
+"""
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .inr import ImplicitVideo
+from .validate import check_frames
+
+EVAL_PIXELS = 1 << 16          # PSNR on at most this many pixels (a fixed random subset above it);
+                               # 65536 random pixels estimate the PSNR to about ±0.03 dB at a few % of the fit
+PROGRESS_EVERY = 10            # steps between progress callbacks
+
+
+@dataclass
+class FitResult:
+    """What ``fit_implicit_video`` returns.
+
+    ``model`` holds the best weights seen (by train PSNR); ``history`` is a list of
+    (step, seconds since start, train PSNR in dB) at every evaluation; ``stopped_because`` is one
+    of "steps", "time_budget", "target_psnr", "plateau".
+    """
+
+    model: ImplicitVideo
+    history: list = field(default_factory=list)
+    stopped_because: str = ""
+    steps: int = 0
+    seconds: float = 0.0
+    best_psnr: float = float("-inf")
+    best_step: int = 0
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the 0..1 range: 10·log10(1 / mse)."""
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def pixel_coords(frame_index: torch.Tensor, pixel_index: torch.Tensor, times: torch.Tensor,
+                 height: int, width: int) -> torch.Tensor:
+    """[0,1]^3 coordinates (x, y, t) of pixels given by (frame index, row-major pixel index), [N,3].
+
+    x = col / (W-1), y = row / (H-1) (0 when the size is 1), t = times[frame_index], as
+    ``ImplicitVideo.pixel_grid`` and ``ImplicitVideo.render`` lay them out.
+    """
+    row = torch.div(pixel_index, width, rounding_mode="floor")
+    col = pixel_index - row * width
+    x = col.float() / (width - 1) if width > 1 else torch.zeros_like(col, dtype=torch.float32)
+    y = row.float() / (height - 1) if height > 1 else torch.zeros_like(row, dtype=torch.float32)
+    return torch.stack([x, y, times[frame_index]], dim=1)                  # [N,3]
+
+
+def _uniform_sampler(n_frames: int, n_pixels: int):
+    """Default ``sample_fn``: pixels drawn uniformly (with replacement) from the whole clip."""
+
+    def sample(batch_size: int, generator: torch.Generator):
+        flat = torch.randint(0, n_frames * n_pixels, (batch_size,), generator=generator,
+                             device=generator.device)
+        return torch.div(flat, n_pixels, rounding_mode="floor"), flat % n_pixels
+
+    return sample
+
+
+def l2_loss(model, batch) -> torch.Tensor:
+    """Mean squared error between the model at ``batch['coords']`` and ``batch['rgb']``."""
+    return torch.mean((model(batch["coords"]).float() - batch["rgb"]) ** 2)
+
+
+def _thaw_inference_tensors(model: torch.nn.Module) -> None:
+    """Parameters/buffers created under ``torch.inference_mode()`` cannot take part in autograd
+    or be updated in place outside it: replace them by ordinary copies (same values)."""
+    for module in model.modules():
+        for name, p in list(module._parameters.items()):
+            if p is not None and p.is_inference():
+                module._parameters[name] = torch.nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+        for name, b in list(module._buffers.items()):
+            if b is not None and b.is_inference():
+                module._buffers[name] = b.clone()
+
+
+def _amp_settings(device: torch.device, amp: bool):
+    """(autocast dtype or None, use a GradScaler) for ``device``."""
+    if not amp or device.type != "cuda":
+        return None, False
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def _check_options(model, frames, steps, time_budget_s, batch_size, lr, weight_decay, lr_schedule,
+                   plateau_patience, eval_every, target_psnr):
+    if not isinstance(model, ImplicitVideo):
+        raise TypeError(f"model must be an ImplicitVideo (NeCo, SIREN-OF), got {type(model).__name__}")
+    if frames.shape[0] < 2:
+        raise ValueError(f"fitting an implicit video needs at least 2 frames, got {frames.shape[0]}")
+    if (frames.shape[1], frames.shape[2]) != (model.height, model.width):
+        raise ValueError(f"frame size {frames.shape[2]}x{frames.shape[1]} does not match the model's "
+                         f"{model.width}x{model.height} (width x height)")
+    if len(model.timing) != frames.shape[0]:
+        raise ValueError(f"the model's timing has {len(model.timing)} frames but {frames.shape[0]} "
+                         "frames were given")
+    if steps is None and time_budget_s is None:
+        raise ValueError("give a number of steps or a time budget (time_budget_s) for the fit")
+    if steps is not None and int(steps) < 1:
+        raise ValueError(f"steps must be >= 1 (or None to use the time budget), got {steps}")
+    if time_budget_s is not None and not (math.isfinite(float(time_budget_s)) and float(time_budget_s) > 0):
+        raise ValueError(f"time budget must be a positive number of seconds, got {time_budget_s}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not (math.isfinite(float(lr)) and float(lr) > 0):
+        raise ValueError(f"learning rate must be positive, got {lr}")
+    if not (math.isfinite(float(weight_decay)) and float(weight_decay) >= 0):
+        raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if plateau_patience is not None and int(plateau_patience) < 0:
+        raise ValueError(f"plateau_patience must be >= 0 (0 = never stop on a plateau), got {plateau_patience}")
+    if int(eval_every) < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    if target_psnr is not None and not math.isfinite(float(target_psnr)):
+        raise ValueError(f"target_psnr must be a finite number of dB, got {target_psnr}")
+
+
+def fit_implicit_video(model: ImplicitVideo, frames: torch.Tensor, *, steps=None, time_budget_s=None,
+                       batch_size: int = 8192, lr: float = 1e-3, weight_decay: float = 1e-8,
+                       lr_schedule: str = "constant", loss_fn=None, sample_fn=None,
+                       plateau_patience: int | None = 2000, plateau_min_delta: float = 0.01,
+                       target_psnr=None, eval_every: int = 100, eval_pixels: int = EVAL_PIXELS,
+                       progress=None, seed: int = 0, device=None, amp: bool = True) -> FitResult:
+    """Fit ``model`` to ``frames`` [T,H,W,3] (0..1) at the times ``model.timing.normalised()``.
+
+    steps / time_budget_s: stop after this many optimiser steps / seconds (either or both; at least
+        one). A time budget must be > 0.
+    batch_size: pixels per step, drawn uniformly from the whole clip (``sample_fn`` overrides:
+        ``sample_fn(batch_size, generator) -> (frame_index [N], pixel_index [N])`` long tensors on
+        the fitting device, pixel_index row-major in [0, H*W)).
+    lr, weight_decay: Adam's (weight decay as Adam's L2 term); lr_schedule "cosine" anneals the lr
+        to 0 over the run (by step count, or elapsed time when only a budget is given).
+    loss_fn(model, batch) -> scalar: replaces the L2 loss; ``batch`` holds ``coords`` [N,3] in
+        [0,1], ``rgb`` [N,3], ``frame_index`` [N], ``pixel_index`` [N] (long), ``step`` (int) and
+        runs under the autocast context (cast to float32 yourself if needed).
+    plateau_patience: stop when the best train PSNR has not improved by ``plateau_min_delta`` dB
+        for this many steps (0 or None: never).
+    target_psnr: stop as soon as the train PSNR reaches it (dB).
+    eval_every: steps between train-PSNR evaluations (one also at step 0 and at the end).
+    progress(done, total): called every few steps; done/total count steps, or thousandths of the
+        budget when only a time budget is given. It may raise to cancel (see the module docstring).
+    device: where to fit (default: the model's device); the model is left there.
+    amp: mixed precision on CUDA (ignored on CPU).
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        frames = check_frames(frames, min_count=1)
+        _check_options(model, frames, steps, time_budget_s, batch_size, lr, weight_decay, lr_schedule,
+                       plateau_patience, eval_every, target_psnr)
+        device = torch.device(device) if device is not None else next(model.parameters()).device
+        _thaw_inference_tensors(model)
+        model.to(device).train()
+        return _fit(model, frames, device, steps=None if steps is None else int(steps),
+                    budget=None if time_budget_s is None else float(time_budget_s),
+                    batch_size=int(batch_size), lr=float(lr), weight_decay=float(weight_decay),
+                    lr_schedule=lr_schedule, loss_fn=loss_fn or l2_loss, sample_fn=sample_fn,
+                    patience=int(plateau_patience or 0), min_delta=float(plateau_min_delta),
+                    target_psnr=None if target_psnr is None else float(target_psnr),
+                    eval_every=int(eval_every), eval_pixels=int(eval_pixels), progress=progress,
+                    seed=int(seed), amp=amp)
+
+
+def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, lr_schedule, loss_fn,
+         sample_fn, patience, min_delta, target_psnr, eval_every, eval_pixels, progress, seed, amp):
+    T, H, W, _ = frames.shape
+    P = H * W
+    target = frames.detach().clone().reshape(T, P, 3).to(device)           # [T,H*W,3] (a copy)
+    times = model.frame_times().to(device)                                 # [T]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sample = sample_fn or _uniform_sampler(T, P)
+
+    # fixed evaluation set: every pixel, or a fixed random subset of big clips
+    if T * P <= eval_pixels:
+        eval_f, eval_p = None, None
+    else:
+        flat = torch.randperm(T * P, generator=torch.Generator().manual_seed(seed + 1))[:eval_pixels]
+        eval_f, eval_p = (torch.div(flat, P, rounding_mode="floor").to(device), (flat % P).to(device))
+
+    autocast_dtype, use_scaler = _amp_settings(device, amp)
+    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+    def autocast():
+        if autocast_dtype is None:
+            return torch.autocast(device_type=device.type, enabled=False)
+        return torch.autocast(device_type=device.type, dtype=autocast_dtype)
+
+    @torch.no_grad()
+    def evaluate() -> float:
+        was_training = model.training
+        model.eval()
+        sq, count, chunk = 0.0, 0, 1 << 16
+        if eval_f is None:
+            pix = torch.arange(P, device=device)
+            for f in range(T):
+                for s in range(0, P, chunk):
+                    p = pix[s:s + chunk]
+                    fi = torch.full_like(p, f)
+                    with autocast():
+                        out = model(pixel_coords(fi, p, times, H, W))
+                    sq += float(((out.float().clamp(0, 1) - target[f, p]) ** 2).sum())
+                    count += p.numel() * 3
+        else:
+            for s in range(0, eval_f.numel(), chunk):
+                fi, p = eval_f[s:s + chunk], eval_p[s:s + chunk]
+                with autocast():
+                    out = model(pixel_coords(fi, p, times, H, W))
+                sq += float(((out.float().clamp(0, 1) - target[fi, p]) ** 2).sum())
+                count += p.numel() * 3
+        model.train(was_training)
+        return psnr_from_mse(sq / count)
+
+    def snapshot():
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    result = FitResult(model=model)
+    start = time.perf_counter()
+    best_state, best_psnr, best_step = None, float("-inf"), 0
+    last_improvement_step = 0
+    step = 0
+
+    def elapsed() -> float:
+        return time.perf_counter() - start
+
+    def fraction_done() -> float:
+        parts = []
+        if steps is not None:
+            parts.append(step / steps)
+        if budget is not None:
+            parts.append(elapsed() / budget)
+        return min(1.0, max(parts))
+
+    def report_progress():
+        if progress is None:
+            return
+        if steps is not None:
+            progress(step, steps)
+        else:
+            progress(min(1000, int(1000 * elapsed() / budget)), 1000)
+
+    def record(psnr: float):
+        nonlocal best_state, best_psnr, best_step, last_improvement_step
+        result.history.append((step, round(elapsed(), 4), psnr))
+        if psnr > best_psnr:
+            if psnr > best_psnr + min_delta:
+                last_improvement_step = step
+            best_state, best_psnr, best_step = snapshot(), psnr, step
+
+    def finish(reason: str):
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        result.stopped_because = reason
+        result.steps, result.seconds = step, elapsed()
+        result.best_psnr, result.best_step = best_psnr, best_step
+        model.fit_report = {
+            "steps": step, "seconds": round(result.seconds, 3), "best_psnr": best_psnr,
+            "best_step": best_step, "stopped_because": reason,
+            "history": [list(h) for h in result.history],
+        }
+
+    try:
+        record(evaluate())
+        reason = None
+        while reason is None:
+            if lr_schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * fraction_done()))
+            frame_index, pixel_index = sample(batch_size, generator)
+            batch = {
+                "coords": pixel_coords(frame_index, pixel_index, times, H, W),   # [N,3]
+                "rgb": target[frame_index, pixel_index],                        # [N,3]
+                "frame_index": frame_index,
+                "pixel_index": pixel_index,
+                "step": step,
+            }
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                loss = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the fit diverged at step {step} (loss {float(loss)}); "
+                                         "lower the learning rate")
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            step += 1
+
+            at_end = (steps is not None and step >= steps) or (budget is not None and elapsed() >= budget)
+            if step % eval_every == 0 or at_end:
+                psnr = evaluate()
+                record(psnr)
+                if target_psnr is not None and psnr >= target_psnr:
+                    reason = "target_psnr"
+                elif patience and step - last_improvement_step >= patience:
+                    reason = "plateau"
+            if reason is None and steps is not None and step >= steps:
+                reason = "steps"
+            if reason is None and budget is not None and elapsed() >= budget:
+                if result.history[-1][0] != step:
+                    record(evaluate())
+                reason = "time_budget"
+            if step % PROGRESS_EVERY == 0 or reason is not None:
+                report_progress()
+    except BaseException:
+        finish("interrupted")
+        raise
+    finish(reason)
+    return result

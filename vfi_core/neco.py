@@ -1,0 +1,157 @@
+"""NeCo: a residual coordinate MLP with Fourier features, fitted to one clip, rendered at any time.
+
+Paper: "NeCo: Neural Coordinate-based Internal Learning for GIF Interframe Synthesis". No
+training set: the network f_θ(x, y, t) -> RGB is fitted to the frames it is given (internal
+learning) and evaluated at the in-between times.
+
+Model (coordinates c = (x, y, t) ∈ [0,1]^3, see ``vfi_core.inr``):
+
+    γ   = FourierFeatures(c)                       basic / gaussian / none (``fourier_features``)
+    h_0 = φ(W_0 γ + b_0)                           layer 0: encoded input -> width
+    h_k = φ(W_k [h_{k-1}, γ] + b_k)   k ∈ SKIPS    concatenation skip: γ re-injected
+    h_k = φ(W_k h_{k-1} + b_k)        otherwise    k = 1 .. depth-2
+    f   = 1/2 + W_{depth-1} h_{depth-2} + b        layer depth-1: linear RGB output
+
+φ = LeakyReLU (slope 0.01). Layers are numbered 0..depth-1 (depth = 8 by default: 7 hidden
+layers of ``width`` = 256 units, then the output layer); the skips feed [h, γ] into layers 2 and
+5 (``SKIPS``; a skip index >= depth-1 is dropped for shallower networks). This is the "ResMLP"
+of the issue: residual in the DenseNet/NeRF sense of re-injecting the input, not additive.
+
+Output: linear, offset by 1/2 and clamped to 0..1 only when rendering (``ImplicitVideo.render``).
+A sigmoid output would need unbounded logits for pure black/white pixels, which GIF palettes
+are full of, and its vanishing gradient there slows the L2 fit; a linear output has a constant
+gradient and the clamp costs nothing at render time (the train PSNR is measured after it).
+
+Fit: L2 loss, Adam (lr 1e-3, weight decay 1e-8) on random batches of pixels
+(``vfi_core.inr_fit.fit_implicit_video``).
+"""
+import torch
+
+from .fourier_features import ENCODINGS, FourierFeatures
+from .inr import ImplicitVideo, register_inr
+from .inr_fit import fit_implicit_video
+from .timing import FrameTiming
+from .validate import check_frames
+
+SKIPS = (2, 5)
+LEAKY_SLOPE = 0.01
+DEFAULT_CONFIG = {"encoding": "basic", "L": 10, "sigma": 10.0, "width": 256, "depth": 8, "seed": 0}
+
+DEFAULT_TIME_BUDGET_S = 120.0   # fit length when neither steps nor a time budget is given
+
+# fit defaults, tuned in benchmarks/neco.py (see docs/neco.md)
+FIT_DEFAULTS = {"batch_size": 4096, "lr": 1e-3, "weight_decay": 1e-8, "lr_schedule": "constant",
+                "plateau_patience": 2000, "eval_every": 100}
+
+
+@register_inr
+class NeCo(ImplicitVideo):
+    """NeCo f(x, y, t) -> RGB. ``config``: encoding (basic | gaussian | none), L (frequencies per
+    coordinate), sigma (std of the Gaussian frequencies), width, depth (fully connected layers
+    in total, >= 2), seed (initialisation and Gaussian B)."""
+
+    kind = "neco"
+
+    def __init__(self, height: int, width: int, timing: FrameTiming, config: dict | None = None):
+        cfg = dict(DEFAULT_CONFIG)
+        cfg.update(config or {})
+        encoding = str(cfg["encoding"])
+        if encoding not in ENCODINGS:
+            raise ValueError(f"NeCo encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+        L, hidden, depth, seed = int(cfg["L"]), int(cfg["width"]), int(cfg["depth"]), int(cfg["seed"])
+        sigma = float(cfg["sigma"])
+        if hidden < 1:
+            raise ValueError(f"NeCo width must be >= 1, got {hidden}")
+        if depth < 2:
+            raise ValueError(f"NeCo depth must be >= 2 (one hidden layer and the output layer), got {depth}")
+        cfg.update(encoding=encoding, L=L, sigma=sigma, width=hidden, depth=depth, seed=seed)
+        super().__init__(height, width, timing, cfg)
+        self.gamma = FourierFeatures(encoding, L, sigma, in_dim=3, seed=seed)
+        self.skips = tuple(k for k in SKIPS if 0 < k < depth - 1)
+        e = self.gamma.out_dim
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            layers = []
+            for k in range(depth):
+                fan_in = e if k == 0 else hidden + (e if k in self.skips else 0)
+                layers.append(torch.nn.Linear(fan_in, 3 if k == depth - 1 else hidden))
+            self.layers = torch.nn.ModuleList(layers)
+        self.act = torch.nn.LeakyReLU(LEAKY_SLOPE)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """coords [N,3] (x, y, t) in [0,1] -> RGB [N,3] (not clamped)."""
+        g = self.gamma(coords)                                    # [N,e]
+        h = g
+        for k, layer in enumerate(self.layers[:-1]):
+            if k in self.skips:
+                h = torch.cat([h, g], dim=1)                      # [N,width+e]
+            h = self.act(layer(h))                                # [N,width]
+        return 0.5 + self.layers[-1](h)                           # [N,3]
+
+
+def fit_neco(frames: torch.Tensor, timing: FrameTiming | None = None, *, config: dict | None = None,
+             steps=None, time_budget_s=None, progress=None, device=None, **fit_options):
+    """Build a NeCo for ``frames`` [T,H,W,3] (timing: the frames' FRAME_TIMING, default evenly
+    spaced) and fit it (for ``DEFAULT_TIME_BUDGET_S`` seconds unless steps / time_budget_s say
+    otherwise; the plateau stop may end it sooner); returns ``inr_fit.FitResult`` (``.model`` is the fitted NeCo).
+    ``fit_options`` go to ``fit_implicit_video`` (batch_size, lr, weight_decay, ...)."""
+    frames = check_frames(frames, min_count=2)
+    if timing is None:
+        timing = FrameTiming.from_fps(frames.shape[0], 1.0)
+    if len(timing) != frames.shape[0]:
+        raise ValueError(f"timing has {len(timing)} frames but the clip has {frames.shape[0]}")
+    options = dict(FIT_DEFAULTS)
+    options.update(fit_options)
+    if steps is None and time_budget_s is None:
+        time_budget_s = DEFAULT_TIME_BUDGET_S
+    with torch.inference_mode(False):
+        model = NeCo(frames.shape[1], frames.shape[2], timing, config)
+        if device is not None:
+            model = model.to(device)
+        return fit_implicit_video(model, frames, steps=steps, time_budget_s=time_budget_s,
+                                  progress=progress, device=device, **options)
+
+
+def inserted_times(timing: FrameTiming, fractions) -> torch.Tensor:
+    """Normalised times ([0,1]) of the frames that ``timing.with_inserted(fractions)`` adds,
+    in clip order, [(T-1)·len(fractions)]."""
+    t = timing.normalised()
+    fr = sorted(float(f) for f in fractions)
+    return torch.tensor([a + f * (b - a) for a, b in zip(t[:-1], t[1:]) for f in fr], dtype=torch.float32)
+
+
+def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None,
+                          progress=None, **options) -> torch.Tensor:
+    """The ``methods.py`` interface: fit NeCo on ``frames`` [N,H,W,3] and return
+    [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
+    each fraction of every interval (times taken from ``timing`` when given, so uneven GIF delays
+    are honoured).
+
+    ``options``: model config keys (encoding, L, sigma, width, depth, seed), fit options
+    (steps, time_budget_s, batch_size, lr, ...), and ``device``.
+    """
+    frames = check_frames(frames, min_count=2)
+    fractions = sorted(float(f) for f in fractions)
+    if any(not 0.0 < f < 1.0 for f in fractions):
+        raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
+    config = {k: options.pop(k) for k in list(options) if k in DEFAULT_CONFIG}
+    n, m = frames.shape[0], len(fractions)
+    if timing is None:
+        timing = FrameTiming.from_fps(n, 1.0)
+    fit_progress = None
+    if progress is not None:
+        def fit_progress(done, total):  # the fit is the first 90 % of the work
+            progress(int(900 * done / max(total, 1)), 1000)
+    result = fit_neco(frames, timing, config=config, progress=fit_progress, **options)
+    if m == 0:
+        return frames.clone()
+    render_progress = None
+    if progress is not None:
+        def render_progress(done, total):
+            progress(900 + int(100 * done / max(total, 1)), 1000)
+    rendered = result.model.render(inserted_times(timing, fractions), progress=render_progress)  # [(n-1)m,H,W,3]
+    out = [frames[:1]]
+    for i in range(n - 1):
+        out.append(rendered[i * m:(i + 1) * m])
+        out.append(frames[i + 1:i + 2])
+    return torch.cat(out, dim=0)

@@ -1,0 +1,204 @@
+"""SIREN-OF: a SIREN implicit video fitted with an optical-flow constraint on its derivatives.
+
+Paper: "Optical Flow Regularization of Implicit Neural Representations for Video Frame
+Interpolation". The model is a SIREN (Sitzmann et al., "Implicit Neural Representations with
+Periodic Activation Functions", 2020) f_θ(x, y, t) -> RGB:
+
+    h_0 = 2c - 1                               c ∈ [0,1]^3 (x, y, t) -> [-1,1]^3
+    h_k = sin(ω0 · (W_k h_{k-1} + b_k))        k = 1 .. depth-1   (sine layers, ``width`` units)
+    f   = 1/2 + 1/2 · (W_depth h_{depth-1} + b_depth)             (linear output, RGB)
+
+ω0 multiplies the pre-activation of every sine layer (first and hidden alike). Initialisation
+(Sitzmann et al. §3.2, n = fan-in): first layer W_1 ~ U(-1/n, 1/n); later layers (hidden and
+output) W_k ~ U(-√(6/n)/ω0, √(6/n)/ω0), so that ω0·W_k ~ U(±√(6/n)) keeps the pre-activations of
+every sine layer standard-normal-like; biases keep PyTorch's default U(-1/√n, 1/√n). The network
+works in SIREN's [-1,1] colour range; the output map 1/2 + 1/2·(·) gives RGB in 0..1.
+
+Paper defaults: depth 6, width 720, ω0 = 25, λ = 0.12, Adam with a cosine schedule, max lr 3.6e-5.
+The loss (``vfi_core.flow_constraint``): L = λ·L_obs + (1-λ)·L_of.
+"""
+import math
+
+import torch
+
+from .inr import ImplicitVideo, register_inr
+
+PAPER_CONFIG = {"width": 720, "depth": 6, "omega0": 25.0}
+
+
+@register_inr
+class SirenVideo(ImplicitVideo):
+    """SIREN f(x, y, t) -> RGB. ``config``: width (units per sine layer), depth (linear layers in
+    total, >= 2: depth-1 sine layers + a linear output), omega0, seed (initialisation)."""
+
+    kind = "siren-of"
+
+    def __init__(self, height: int, width: int, timing, config: dict | None = None):
+        cfg = dict(PAPER_CONFIG)
+        cfg.update(config or {})
+        hidden, depth, omega0 = int(cfg["width"]), int(cfg["depth"]), float(cfg["omega0"])
+        if hidden < 1:
+            raise ValueError(f"SIREN width must be >= 1, got {hidden}")
+        if depth < 2:
+            raise ValueError(f"SIREN depth must be >= 2 (one sine layer and the output layer), got {depth}")
+        if not (math.isfinite(omega0) and omega0 > 0):
+            raise ValueError(f"SIREN omega0 must be a positive number, got {cfg['omega0']}")
+        cfg.update(width=hidden, depth=depth, omega0=omega0)
+        super().__init__(height, width, timing, cfg)
+        self.omega0 = omega0
+        dims = [3] + [hidden] * (depth - 1)
+        self.sines = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.out = torch.nn.Linear(hidden, 3)
+        self.reset_parameters(cfg.get("seed"))
+
+    @torch.no_grad()
+    def reset_parameters(self, seed=None) -> None:
+        """Sitzmann et al. initialisation (see module docstring); ``seed`` makes it reproducible."""
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        for k, layer in enumerate(list(self.sines) + [self.out]):
+            n = layer.in_features
+            bound = 1.0 / n if k == 0 else math.sqrt(6.0 / n) / self.omega0
+            layer.weight.copy_(torch.empty_like(layer.weight).uniform_(-bound, bound, generator=gen))
+            b = 1.0 / math.sqrt(n)
+            layer.bias.copy_(torch.empty_like(layer.bias).uniform_(-b, b, generator=gen))
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """coords [N,3] (x, y, t) in [0,1] -> RGB [N,3] (not clamped)."""
+        h = coords * 2.0 - 1.0                                   # [N,3] in SIREN's [-1,1]
+        for layer in self.sines:
+            h = torch.sin(self.omega0 * layer(h))                # [N,width]
+        return 0.5 + 0.5 * self.out(h)                           # [N,3]
+
+
+# --- fitting (SIREN-OF) ------------------------------------------------------------------------
+# Paper settings. On a 2-core CPU the paper's width 720 / lr 3.6e-5 make too few steps in minutes
+# to converge: see docs/siren_of.md for the measured CPU settings.
+FIT_DEFAULTS = {"batch_size": 4096, "lr": 3.6e-5, "weight_decay": 0.0, "lr_schedule": "cosine",
+                "plateau_patience": 0, "eval_every": 100}
+PAPER_LAMBDA_OBS = 0.12  # the paper's λ
+# Default λ: measured (benchmarks/siren_of.py, docs/siren_of.md) — with velocities in the [0,1]
+# input units per normalised time, λ = 0.12 lets the L1 flow term pull the network to a constant
+# colour before it fits the frames; λ = 0.9 keeps the fit and still shapes the time derivative.
+LAMBDA_OBS = 0.9
+TERMS_EVERY = 10  # record (step, L_obs, L_of) every this many steps
+
+
+def _flow_for(frames, flow, preset, progress=None):
+    """The FlowField of ``frames``: ``flow`` checked against them, or DIS flow (both ways)."""
+    from .flow import as_flow_field, estimate_flow  # noqa: PLC0415  (OpenCV only when needed)
+
+    if flow is not None:
+        return as_flow_field(flow, frames)
+    return estimate_flow(frames, preset=preset, backward=True, progress=progress)
+
+
+def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: float = LAMBDA_OBS,
+                 config: dict | None = None, steps=None, time_budget_s=None, flow_preset: str = "medium",
+                 progress=None, device=None, **fit_options):
+    """Build a SIREN for ``frames`` [T,H,W,3] and fit it with L = λ·L_obs + (1-λ)·L_of.
+
+    flow: FLOW of the clip (``vfi_core.flow.FlowField``, or a forward-flow tensor [T-1,H,W,2] in
+        pixels); None computes OpenCV DIS flow both ways with ``flow_preset``. Not needed for λ = 1.
+    timing: the frames' FRAME_TIMING (default evenly spaced); velocities use its intervals.
+    lambda_obs: λ in [0, 1]; 1 = plain SIREN fit without the flow term.
+    config: SirenVideo config (width, depth, omega0, seed).
+    fit_options: ``inr_fit.fit_implicit_video`` options (batch_size, lr, lr_schedule, seed, ...).
+    Returns ``inr_fit.FitResult`` with an extra ``terms`` list [(step, L_obs, L_of or None)];
+    the model's ``fit_report`` gets lambda_obs, the flow's source and the same terms.
+    """
+    from .flow_constraint import flow_velocity, siren_of_loss  # noqa: PLC0415
+    from .inr_fit import fit_implicit_video  # noqa: PLC0415
+    from .timing import FrameTiming  # noqa: PLC0415
+    from .validate import check_frames  # noqa: PLC0415
+
+    frames = check_frames(frames, min_count=2)
+    lam = float(lambda_obs)
+    if not (math.isfinite(lam) and 0.0 <= lam <= 1.0):
+        raise ValueError(f"lambda_obs must lie in [0, 1] (1 = no flow term), got {lambda_obs}")
+    T, H, W, _ = frames.shape
+    if timing is None:
+        timing = FrameTiming.from_fps(T, 1.0)
+    if len(timing) != T:
+        raise ValueError(f"timing has {len(timing)} frames but the clip has {T}")
+    options = dict(FIT_DEFAULTS)
+    options.update(fit_options)
+    if steps is None and time_budget_s is None:
+        steps = 2000
+    with torch.inference_mode(False):
+        frames = frames.clone()
+        field = None
+        if lam < 1.0 or flow is not None:
+            field = _flow_for(frames, flow, flow_preset)
+        cfg = {"seed": int(options.get("seed", 0))}
+        cfg.update(config or {})
+        model = SirenVideo(H, W, timing, cfg)
+        if device is not None:
+            model = model.to(device)
+        dev = next(model.parameters()).device if device is None else torch.device(device)
+        velocity = None
+        if lam < 1.0:
+            velocity = flow_velocity(field.forward, field.backward, timing.normalised())   # [T,H,W,2]
+            velocity = velocity.float().reshape(T, H * W, 2).to(dev)                      # [T,H*W,2]
+        terms = []
+
+        def loss_fn(net, batch):
+            coords = batch["coords"].float()
+            vel = velocity[batch["frame_index"], batch["pixel_index"]] if velocity is not None else None
+            loss, l_obs, l_of = siren_of_loss(net, coords, batch["rgb"].float(), vel, lam)
+            if batch["step"] % TERMS_EVERY == 0:
+                terms.append((batch["step"], float(l_obs.detach()), None if l_of is None else float(l_of.detach())))
+            return loss
+
+        result = fit_implicit_video(model, frames, steps=steps, time_budget_s=time_budget_s,
+                                    loss_fn=loss_fn, progress=progress, device=device, **options)
+    result.terms = terms
+    result.model.fit_report.update(
+        lambda_obs=lam, terms=[list(t) for t in terms],
+        flow="none" if field is None else f"{field.method}:{field.preset}")
+    return result
+
+
+def inserted_times(timing, fractions) -> torch.Tensor:
+    """Normalised times of the frames ``timing.with_inserted(fractions)`` adds, in clip order."""
+    t = timing.normalised()
+    fr = sorted(float(f) for f in fractions)
+    return torch.tensor([a + f * (b - a) for a, b in zip(t[:-1], t[1:]) for f in fr], dtype=torch.float32)
+
+
+def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None, **options):
+    """The ``methods.py`` interface: fit SIREN-OF on ``frames`` [N,H,W,3] and return
+    [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
+    each fraction of every interval (times from ``timing``, so uneven GIF delays are honoured).
+
+    ``options``: config keys (width, depth, omega0), lambda_obs, flow (FLOW or tensor), flow_preset,
+    fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``.
+    """
+    from .timing import FrameTiming  # noqa: PLC0415
+    from .validate import check_frames  # noqa: PLC0415
+
+    frames = check_frames(frames, min_count=2)
+    fractions = sorted(float(f) for f in fractions)
+    if any(not 0.0 < f < 1.0 for f in fractions):
+        raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
+    config = dict(options.pop("config", None) or {})
+    config.update({k: options.pop(k) for k in list(options) if k in PAPER_CONFIG})
+    n, m = frames.shape[0], len(fractions)
+    if timing is None:
+        timing = FrameTiming.from_fps(n, 1.0)
+    fit_progress = None
+    if progress is not None:
+        def fit_progress(done, total):  # the fit is the first 90 % of the work
+            progress(int(900 * done / max(total, 1)), 1000)
+    result = fit_siren_of(frames, timing=timing, config=config, progress=fit_progress, **options)
+    if m == 0:
+        return frames.clone()
+    render_progress = None
+    if progress is not None:
+        def render_progress(done, total):
+            progress(900 + int(100 * done / max(total, 1)), 1000)
+    rendered = result.model.render(inserted_times(timing, fractions), progress=render_progress)  # [(n-1)m,H,W,3]
+    out = [frames[:1]]
+    for i in range(n - 1):
+        out.append(rendered[i * m:(i + 1) * m].to(frames.dtype))
+        out.append(frames[i + 1:i + 2])
+    return torch.cat(out, dim=0)
