@@ -9,7 +9,7 @@ newest checkpoint) or a ckpt-*.json. Every triplet in ``triplets/ucf101_adacof``
 ``vfi_core.metrics`` scores it against the real middle frame: PSNR (0..255 RGB), SSIM (Wang et al.
 2004) and the sharpness ratio mean|∇Î| / mean|∇I_gt| (1 = as sharp as the truth; blur < 1).
 Prints a markdown table, writes benchmarks/results/gan.md and a picture grid (inputs, ground truth,
-linear, L1, GAN; full frame and a 2x zoom) for the README.
+linear, L1, GAN; full frame and a 3x zoom) for the README.
 """
 import argparse
 import os
@@ -27,6 +27,7 @@ from frameweave.vfi_core import metrics
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
 SETS = ("ucf101_adacof", "vimeo90k_sample")
+ZOOM = 3                  # magnification of the detail row in the picture grid
 
 
 def machine() -> str:
@@ -92,21 +93,21 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def picture_grid(rows, labels, path: Path, boxes) -> None:
-    """rows: list of lists of IMAGE [1,H,W,3] (one frame size); each row full frames, then a 2x zoom
+    """rows: list of lists of IMAGE [1,H,W,3] (one frame size); each row full frames, then a 3x zoom
     of the row's box (y, x, h, w) in every column. Written as .part and renamed."""
     h, w = boxes[0][2:]
     tiles = []
     for row in rows:
         full = [to_uint8(t) for t in row]
         y, x = boxes[len(tiles)][:2]
-        zoom = [np.asarray(Image.fromarray(f[y:y + h, x:x + w]).resize((2 * w, 2 * h), Image.NEAREST)) for f in full]
+        zoom = [np.asarray(Image.fromarray(f[y:y + h, x:x + w]).resize((ZOOM * w, ZOOM * h), Image.NEAREST)) for f in full]
         tiles.append((full, zoom))
     H, W = rows[0][0].shape[1:3]
     pad, label_h = 4, 16
     cols = len(labels)
-    cell_w = max(W, 2 * w)
+    cell_w = max(W, ZOOM * w)
     canvas = Image.new("RGB", (cols * (cell_w + pad) + pad,
-                               len(rows) * (label_h + H + pad + 2 * h + pad) + pad), (255, 255, 255))
+                               len(rows) * (label_h + H + pad + ZOOM * h + pad) + pad), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     top = pad
     for (full, zoom), (y, x, _, _) in zip(tiles, boxes):
@@ -116,14 +117,14 @@ def picture_grid(rows, labels, path: Path, boxes) -> None:
             canvas.paste(Image.fromarray(f), (left, top + label_h))
             draw.rectangle([left + x, top + label_h + y, left + x + w, top + label_h + y + h], outline=(255, 0, 0))
             canvas.paste(Image.fromarray(z), (left, top + label_h + H + pad))
-        top += label_h + H + pad + 2 * h + pad
+        top += label_h + H + pad + ZOOM * h + pad
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     canvas.save(part, format="PNG")
     os.replace(part, path)
 
 
-def busiest_box(f0, f1, size=48):
+def busiest_box(f0, f1, size=64):
     """(y, x, size, size) window of largest |I1 - I0| (where interpolation matters)."""
     d = (f1 - f0).abs().mean(-1)[0]                                             # [H,W]
     pooled = torch.nn.functional.avg_pool2d(d[None, None], size, stride=8)[0, 0]
@@ -142,6 +143,8 @@ def main(argv=None) -> int:
                    help="SET/NAME[,SET/NAME] shown in the picture grid")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gan.md"))
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--update-manifest", action="store_true",
+                   help="write the GAN weights' scores into weights/manifest.json (--gan must be a registry name)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -182,6 +185,26 @@ def main(argv=None) -> int:
     part = out.with_name(out.name + ".part")
     part.write_text(header + table + "\n")
     os.replace(part, out)
+    if a.update_manifest:
+        from frameweave.vfi_core.weights import read_manifest, update_manifest
+        entry = next((e for e in read_manifest()["weights"] if e["name"] == a.gan), None)
+        if entry is None:
+            print(f"{a.gan} is not in weights/manifest.json; not updated", file=sys.stderr)
+        else:
+            scores = {}
+            for set_name in SETS:
+                g = np.array(results[(set_name, "SepConv-GAN")])
+                lin = np.array(results[(set_name, "linear blend")])
+                l1 = np.array(results[(set_name, "SepConv L1")])
+                scores[set_name] = {"psnr": round(float(g[:, 0].mean()), 3), "ssim": round(float(g[:, 1].mean()), 4),
+                                    "sharpness_ratio": round(float(g[:, 2].mean()), 3), "triplets": len(g),
+                                    "baseline_linear_psnr": round(float(lin[:, 0].mean()), 3),
+                                    "sepconv_l1_psnr": round(float(l1[:, 0].mean()), 3),
+                                    "sepconv_l1_weights": describe(a.l1)}
+            entry["scores"] = scores
+            entry["scores_machine"] = machine()
+            update_manifest(entry)
+            print(f"scores of {a.gan} written to weights/manifest.json")
     rows, boxes = [], []
     for item in a.grid_triplets.split(","):
         set_name, name = item.split("/")

@@ -43,7 +43,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    text = f"{os.cpu_count()}-core {cpu}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    text = f"{os.cpu_count()}-core {cpu}, torch {torch.__version__} ({torch.get_num_threads()} thread(s))"
     if hasattr(os, "getloadavg"):
         text += f", load average {os.getloadavg()[0]:.1f} at start (shared machine: times are upper bounds)"
     if torch.cuda.is_available():
@@ -144,7 +144,7 @@ def run_cpu(size: str, what: str, repeats: int, limit: float) -> dict:
 
     h = SIZES[size][0]
     strip_rows = 16
-    strip, _ = child(strip_rows, 1, None)
+    strip, _ = child(strip_rows, 2, None)                  # best of 2: the first run warms up
     estimate = strip["time_s"] * h / min(h, strip_rows)
     if estimate <= limit:
         full, peak = child(0, repeats, None)
@@ -319,7 +319,9 @@ def main(argv=None) -> int:
         "",
     ])
     if not has_gpu:
-        text += "\nNo GPU on this machine: the CUDA rows are absent (the kernels were compile-checked with NVRTC only).\n"
+        text += ("\nNo GPU on this machine: the CUDA rows are absent (the CUDA kernels were compile-checked "
+                 "with NVRTC and their float instantiations run through the CPU emulation in "
+                 "tests/test_kernels_nvrtc.py, not run on a GPU).\n")
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".md.part")

@@ -12,6 +12,7 @@ Parts:
             documented subset of the dev clips: the first ``--max-frames`` frames of each GIF/video
             (first shot only for skv_bikes), NeCo with a time budget per fit, next to linear blend
             and DIS flow warp on exactly the same frames.
+  generalisation (not in the default parts) train PSNR vs PSNR on dropped frames, small crop, fixed steps.
   long      (not in the default parts) one clip, k = 2, NeCo with a long fit (``--long-budget``).
   ablation  one clip (``--ablation-clip``, first ``--max-frames`` frames, k = 2): no FFM vs basic
             vs Gaussian, and basic with L = 5, 10, 15, 20; PSNR/SSIM on the dropped frames.
@@ -182,6 +183,32 @@ def run_long(data: Path, clip_name: str, max_frames: int, budget: float, device)
     return lines + table(["method", "PSNR dB", "SSIM", "frames scored", "seconds"], rows)
 
 
+def run_generalisation(data: Path, steps: int, device) -> list:
+    """Train PSNR on the kept frames against PSNR on the dropped ones: does a good fit interpolate?
+    skv_carphone frames 0-8, centre crop 64x48, k = 2, fixed step count (machine-independent)."""
+    from frameweave.vfi_core.evaluation import drop_frames, score_frames
+    from frameweave.vfi_core.frames_io import read_frames
+    from frameweave.vfi_core.neco import fit_neco, inserted_times
+
+    clip = read_frames(data / "videos" / "skv_carphone_pristine.mp4", max_frames=9)
+    frames = clip.frames[:, 48:96, 56:120].contiguous()                  # [9,48,64,3]
+    split = drop_frames(frames, 2, clip.timing)
+    truth = split.reference[split.dropped_mask]
+    lin = 0.5 * (split.kept[:-1] + split.kept[1:])
+    rows = [["linear blend", "-", f"{float(score_frames(lin, truth)[0].mean()):.2f}"]]
+    for label, cfg in (("NeCo basic, L = 10", {"encoding": "basic", "L": 10}), ("NeCo no FFM", {"encoding": "none"})):
+        res = fit_neco(split.kept, split.kept_timing, config=cfg, steps=steps, batch_size=1024, plateau_patience=0,
+                       device=device)
+        out = res.model.render(inserted_times(split.kept_timing, split.fractions))
+        p = float(score_frames(out, truth)[0].mean())
+        log(f"generalisation {label}: train {res.best_psnr:.2f} dB, dropped frames {p:.2f} dB")
+        rows.append([label, f"{res.best_psnr:.2f}", f"{p:.2f}"])
+    lines = ["## Does a good fit interpolate? (train PSNR vs PSNR on the dropped frames)", "",
+             f"skv_carphone frames 0-8, centre crop 64x48, k = 2 (5 kept, 4 dropped); default 8x256 NeCo, "
+             f"{steps} steps of 1024 pixels.", ""]
+    return lines + table(["method", "train PSNR on kept frames (dB)", "PSNR on dropped frames (dB)"], rows)
+
+
 # --- ablation ---------------------------------------------------------------------------------------
 
 ABLATION = [
@@ -217,7 +244,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", nargs="+", default=["speed", "evaluate", "ablation"],
-                    choices=["speed", "gpu-speed", "evaluate", "ablation", "long"])
+                    choices=["speed", "gpu-speed", "evaluate", "ablation", "long", "generalisation"])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("FRAMEWEAVE_DEV_DATA", DEFAULT_DATA)))
     ap.add_argument("--speed-budget", type=float, default=300.0, help="seconds for the speed fit (default 300)")
     ap.add_argument("--gpu-budget", type=float, default=60.0, help="seconds for the GPU speed fit (default 60)")
@@ -226,6 +253,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-frames", type=int, default=9, help="frames read from each clip (default 9)")
     ap.add_argument("--k", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--long-budget", type=float, default=900.0, help="seconds of the long fit (part long)")
+    ap.add_argument("--generalisation-steps", type=int, default=300)
     ap.add_argument("--long-clip", default="sloth_tree_jacw28.gif")
     ap.add_argument("--ablation-clip", default="skv_carphone_pristine.mp4")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -251,6 +279,8 @@ def main(argv=None) -> int:
         lines += run_evaluate(args.data, args.k, args.max_frames, args.fit_budget, device) + [""]
     if "ablation" in args.parts:
         lines += run_ablation(args.data, args.ablation_clip, args.max_frames, args.fit_budget, device) + [""]
+    if "generalisation" in args.parts:
+        lines += run_generalisation(args.data, args.generalisation_steps, device) + [""]
     if "long" in args.parts:
         lines += run_long(args.data, args.long_clip, args.max_frames, args.long_budget, device) + [""]
     lines.append(f"Total wall time {time.perf_counter() - started:.0f} s.")

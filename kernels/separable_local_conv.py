@@ -256,7 +256,7 @@ def _frame_gradient(grad_out, padded, k_vertical, k_horizontal, offsets: tuple, 
                     chunk_bytes: int | None = None) -> torch.Tensor:
     """dL/dI: for every tap pair (i, j), add g·Kv(i)·Kh(j) shifted by (o_i, o_j) onto the padded
     frame gradient, then fold the border back (:func:`_unpad_grad`). Rows are chunked so that the
-    [B,C,rows,W] operands stay cache-sized (64 KiB per channel row block on the CPU); every update
+    [B,C,rows,W] operands stay cache-sized (256 KiB on the CPU); every update
     is one in-place ``addcmul_`` on a shifted view, no [.., K] temporaries. Returns [B,C,H,W]
     in the accumulation dtype."""
     B, C, H, W = grad_out.shape

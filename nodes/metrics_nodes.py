@@ -36,8 +36,9 @@ def format_table(indices, psnr_values, ssim_values, skipped_note: str = "") -> s
     mean_p = sum(psnr_values) / len(psnr_values)
     mean_s = sum(ssim_values) / len(ssim_values)
     lines.append(f"{'mean':>6}  {mean_p:>10.3f}  {mean_s:>7.4f}")
-    lines.append(f"{len(indices)} frame(s) scored{skipped_note}; PSNR on 0-255 RGB, capped at "
-                 f"{metrics.PSNR_CAP_DB:g} dB for identical frames; SSIM: Wang et al. 2004, 11x11 Gaussian, sigma 1.5")
+    lines.append(f"{len(indices)} frame(s) scored{skipped_note}")
+    lines.append(f"PSNR: 0-255 RGB, {metrics.PSNR_CAP_DB:g} dB for identical frames; "
+                 "SSIM: Wang et al. 2004, 11x11 Gaussian, sigma 1.5")
     return "\n".join(lines)
 
 

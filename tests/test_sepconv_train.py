@@ -60,6 +60,15 @@ def test_checkpoint_files_are_not_pickle(tmp_path, source):
     assert state["step"] == 4 and state["architecture"]["kernel_size"] == 5
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and "val_psnr" in log[-1]
+    # an adversarial run with an extra module starts its generator from this plain checkpoint
+    gan = T.SepConvTrainer(config(), source=source)
+    gan.modules["discriminator"] = torch.nn.Conv2d(3, 1, 3)
+    gan.optimizers["discriminator"] = torch.optim.Adam(gan.modules["discriminator"].parameters())
+    with pytest.raises(ValueError, match="no weights for module 'discriminator'"):
+        T.load_checkpoint(gan, tmp_path / "ckpt-0000004.json")
+    T.load_checkpoint(gan, tmp_path / "ckpt-0000004.json", strict=False)
+    assert gan.step == 0
+    torch.testing.assert_close(gan.model.conv1[0].weight, trainer.model.conv1[0].weight, rtol=0, atol=0)
     # a corrupted tensor file is refused
     st = tmp_path / "ckpt-0000004.safetensors"
     data = st.read_bytes()
@@ -116,4 +125,11 @@ def test_cli_train_resume_export(tmp_path, capsys):
     assert main(["export", str(run), str(tmp_path / "out.safetensors"), "--fp16"]) == 0
     net = load_weights(str(tmp_path / "out.safetensors"))
     assert net.kernel_size == 3
+    from frameweave.vfi_core.weights import read_manifest, register_checkpoint
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    entry = register_checkpoint(run, "tiny_run", fp16=True, folder=shipped)
+    assert entry["training"]["steps"] == 2 and entry["architecture"]["kernel_size"] == 3
+    assert read_manifest(shipped)["weights"][0]["files"][0]["file"] == "tiny_run.safetensors"
+    assert load_weights("tiny_run", [shipped]).kernel_size == 3           # sha256-verified load
     assert main(["nonsense"]) == 2

@@ -330,6 +330,38 @@ def train(config: GANConfig, run_dir, resume: bool = False, log=print) -> GANTra
     return trainer
 
 
+# --- shipping ------------------------------------------------------------------------------------------
+GAN_RECIPE_KEYS = ("adversarial", "conditional", "d_channels", "lr", "d_lr", "g_beta1", "d_beta1", "beta2",
+                   "critic_steps", "gp_weight", "lambda_start", "lambda_end", "lambda_hold", "lambda_decay",
+                   "perceptual", "luminance", "init", "max_offset", "resize_min", "resize_max", "crop", "batch", "seed")
+
+
+def register_gan_run(run, name: str, fp16: bool = True, notes: str = "", folder=None) -> dict:
+    """Export a SepConv-GAN run's newest checkpoint as ``weights/NAME.safetensors`` with a manifest
+    entry (``weights.register_checkpoint``, method "sepconv-gan") whose training record also holds
+    the adversarial recipe. Scores are added by ``benchmarks/gan.py --update-manifest``."""
+    from .weights import WEIGHTS_DIR, register_checkpoint, update_manifest
+
+    folder = folder or WEIGHTS_DIR
+    run = Path(run)
+    ckpt = latest_checkpoint(run) if run.is_dir() else run
+    if ckpt is None:
+        raise ValueError(f"no checkpoint found in {run}")
+    cfg = json.loads(ckpt.read_text())["config"]
+    if "adversarial" not in cfg:
+        raise ValueError(f"{ckpt} is a plain SepConv checkpoint, not a SepConv-GAN one")
+    entry = register_checkpoint(ckpt, name, fp16=fp16, method="sepconv-gan", folder=folder, notes=notes)
+    entry["training"]["loss"] = ("perceptual: L_p + 0.4 L1 + 0.8 L_adv" if cfg.get("perceptual")
+                                 else f"L1 + lambda(step) * L_adv ({cfg['adversarial']})")
+    entry["training"]["init"] = f"generator from {cfg.get('init') or 'linear-blend init'}"
+    entry["training"]["gan_recipe"] = {k: cfg.get(k) for k in GAN_RECIPE_KEYS}
+    if cfg.get("generator_architecture"):
+        entry["training"]["recipe"]["width"] = "from init (see architecture)"
+    entry["training"]["optimizer"] = "Adam (generator and discriminator, separate)"
+    update_manifest(entry, folder)
+    return entry
+
+
 # --- CLI --------------------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     from .train_cli import sepconv_parser
@@ -389,6 +421,9 @@ def config_from_args(a) -> GANConfig:
 def main(argv=None) -> int:
     """``frameweave train sepconv-gan ...``; returns the exit status."""
     a = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if a.loss != "l1":
+        print("error: SepConv-GAN's reconstruction term is L1 (--loss l2 is for plain SepConv only)", file=sys.stderr)
+        return 2
     if a.threads:
         torch.set_num_threads(a.threads)
     try:

@@ -20,8 +20,6 @@ the 0..255 scale, as in the frame-interpolation literature (and the numbers in
 - ``sharpness_ratio``: mean gradient magnitude of ``pred`` divided by that of ``ref`` (see its
   docstring): < 1 means the prediction is blurrier than the reference, > 1 sharper or noisier.
 """
-import math
-
 import torch
 
 PSNR_CAP_DB = 100.0     # value returned for identical frames (MSE = 0) and anything above
@@ -212,9 +210,3 @@ def sharpness_ratio(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     if flat:
         raise ValueError(f"ref: frame(s) {flat[:10]} have no gradient (flat colour): sharpness ratio undefined")
     return g_pred / g_ref
-
-
-def mean_score(values) -> float:
-    """Mean of a list/tensor of scores as a Python float (nan for an empty list)."""
-    t = torch.as_tensor(values, dtype=torch.float64).flatten()
-    return float(t.mean()) if t.numel() else math.nan

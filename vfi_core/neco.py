@@ -39,7 +39,8 @@ DEFAULT_CONFIG = {"encoding": "basic", "L": 10, "sigma": 10.0, "width": 256, "de
 
 DEFAULT_TIME_BUDGET_S = 120.0   # fit length when neither steps nor a time budget is given
 
-# fit defaults, tuned in benchmarks/neco.py (see docs/neco.md)
+# fit defaults: the paper's Adam settings; batch 4096 gives twice the updates of 8192 for about the
+# same pixels/s on a CPU (benchmarks/neco.py, docs/neco.md)
 FIT_DEFAULTS = {"batch_size": 4096, "lr": 1e-3, "weight_decay": 1e-8, "lr_schedule": "constant",
                 "plateau_patience": 2000, "eval_every": 100}
 

@@ -61,7 +61,7 @@ def _window_starts(length: int, tile: int, overlap: int) -> list:
     return starts + [length - tile]
 
 
-def _edge_weight(length: int, start: int, size: int, total: int, reach: int) -> torch.Tensor:
+def _edge_weight(start: int, size: int, total: int, reach: int) -> torch.Tensor:
     """1-D blend weight of a window [start, start+size) of an axis of ``total`` pixels."""
     i = torch.arange(size, dtype=torch.float32)
     w = torch.ones(size)
@@ -96,10 +96,10 @@ def interpolate_midpoint(model, first: torch.Tensor, second: torch.Tensor, tile_
             weight = torch.zeros(1, 1, H, W, device=device)
             for y in _window_starts(H, tile, overlap):
                 th = min(tile, H)
-                wy = _edge_weight(H, y, th, H, reach)
+                wy = _edge_weight(y, th, H, reach)
                 for x in _window_starts(W, tile, overlap):
                     tw = min(tile, W)
-                    wx = _edge_weight(W, x, tw, W, reach)
+                    wx = _edge_weight(x, tw, W, reach)
                     w2 = (wy[:, None] * wx[None, :]).to(device)[None, None]    # [1,1,th,tw]
                     part = model(a[..., y:y + th, x:x + tw], b[..., y:y + th, x:x + tw]).float()
                     out[..., y:y + th, x:x + tw] += part * w2
@@ -113,8 +113,6 @@ def bisect_clip(model, frames: torch.Tensor, levels: int, tile_size: int = 0, fp
                 chunk: int = 4, progress=None) -> torch.Tensor:
     """Clip [N,H,W,3] -> [(N-1)·2^L + 1, H,W,3] by L rounds of midpoint insertion."""
     frames = check_frames(frames, min_count=2)
-    if frames.shape[1] < 2 or frames.shape[2] < 2:
-        raise ValueError(f"frames of {frames.shape[2]}x{frames.shape[1]} are too small for SepConv (need >= 2x2)")
     n = frames.shape[0]
     totals = [(n - 1) * 2 ** level for level in range(levels)]
     total, done = sum(totals), 0

@@ -312,8 +312,12 @@ def read_checkpoint(json_path) -> tuple:
     return state, load_file(str(st_path))
 
 
-def load_checkpoint(trainer: SepConvTrainer, json_path) -> None:
-    """Restore modules, optimizers, step, data stream and torch RNG into ``trainer``."""
+def load_checkpoint(trainer: SepConvTrainer, json_path, strict: bool = True) -> None:
+    """Restore modules, optimizers, step, data stream and torch RNG into ``trainer``.
+
+    ``strict=False`` loads only the modules/optimizers the checkpoint has and leaves the step,
+    data stream and RNG alone: e.g. an adversarial run starting its generator from a plain
+    SepConv checkpoint, with a fresh discriminator."""
     state, tensors = read_checkpoint(json_path)
     if state["architecture"] != trainer.model.architecture():
         raise ValueError(f"checkpoint architecture {state['architecture']} differs from the run's "
@@ -322,12 +326,18 @@ def load_checkpoint(trainer: SepConvTrainer, json_path) -> None:
         prefix = f"module.{name}."
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         if not sd:
-            raise ValueError(f"checkpoint has no weights for module {name!r} (has {state['modules']})")
+            if strict:
+                raise ValueError(f"checkpoint has no weights for module {name!r} (has {state['modules']})")
+            continue
         module.load_state_dict(sd)
     for name, opt in trainer.optimizers.items():
         if name not in state["optimizers"]:
-            raise ValueError(f"checkpoint has no optimizer state for {name!r}")
+            if strict:
+                raise ValueError(f"checkpoint has no optimizer state for {name!r}")
+            continue
         opt.load_state_dict(_join_optimizer_state(state["optimizers"][name], tensors, trainer.device))
+    if not strict:
+        return
     trainer.step = int(state["step"])
     trainer.stream.set_state(state["data_rng"])
     torch.set_rng_state(tensors["rng.torch"])

@@ -14,7 +14,8 @@ output) W_k ~ U(-√(6/n)/ω0, √(6/n)/ω0), so that ω0·W_k ~ U(±√(6/n)) k
 every sine layer standard-normal-like; biases keep PyTorch's default U(-1/√n, 1/√n). The network
 works in SIREN's [-1,1] colour range; the output map 1/2 + 1/2·(·) gives RGB in 0..1.
 
-Paper defaults: depth 6, width 720, ω0 = 25, λ = 0.12, Adam with a cosine schedule, max lr 3.6e-5.
+Paper settings: depth 6, width 720, ω0 = 25, λ = 0.12, Adam with a cosine schedule, max lr 3.6e-5.
+They are the defaults here except λ (0.9, measured: see LAMBDA_OBS and docs/siren_of.md).
 The loss (``vfi_core.flow_constraint``): L = λ·L_obs + (1-λ)·L_of.
 """
 import math
@@ -81,6 +82,7 @@ PAPER_LAMBDA_OBS = 0.12  # the paper's λ
 # colour before it fits the frames; λ = 0.9 keeps the fit and still shapes the time derivative.
 LAMBDA_OBS = 0.9
 TERMS_EVERY = 10  # record (step, L_obs, L_of) every this many steps
+METHOD_TIME_BUDGET_S = 300.0  # siren_of_interpolate_clip without steps / time budget (CLI, benchmarks)
 
 
 def _flow_for(frames, flow, preset, progress=None):
@@ -158,21 +160,16 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     return result
 
 
-def inserted_times(timing, fractions) -> torch.Tensor:
-    """Normalised times of the frames ``timing.with_inserted(fractions)`` adds, in clip order."""
-    t = timing.normalised()
-    fr = sorted(float(f) for f in fractions)
-    return torch.tensor([a + f * (b - a) for a, b in zip(t[:-1], t[1:]) for f in fr], dtype=torch.float32)
-
-
 def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None, **options):
     """The ``methods.py`` interface: fit SIREN-OF on ``frames`` [N,H,W,3] and return
     [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
     each fraction of every interval (times from ``timing``, so uneven GIF delays are honoured).
 
     ``options``: config keys (width, depth, omega0), lambda_obs, flow (FLOW or tensor), flow_preset,
-    fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``.
+    fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``. Without steps
+    or a time budget the fit runs for METHOD_TIME_BUDGET_S seconds.
     """
+    from .neco import inserted_times  # noqa: PLC0415  (the same insertion schedule as NeCo)
     from .timing import FrameTiming  # noqa: PLC0415
     from .validate import check_frames  # noqa: PLC0415
 
@@ -189,6 +186,8 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
     if progress is not None:
         def fit_progress(done, total):  # the fit is the first 90 % of the work
             progress(int(900 * done / max(total, 1)), 1000)
+    if options.get("steps") is None and options.get("time_budget_s") is None:
+        options["time_budget_s"] = METHOD_TIME_BUDGET_S
     result = fit_siren_of(frames, timing=timing, config=config, progress=fit_progress, **options)
     if m == 0:
         return frames.clone()

@@ -14,7 +14,6 @@ import argparse
 import importlib
 import json
 import sys
-from pathlib import Path
 
 
 def _list(text: str) -> list:
@@ -81,10 +80,12 @@ def cmd_export(argv) -> int:
                    help="OUT is a name: write weights/OUT.safetensors and its weights/manifest.json entry")
     p.add_argument("--default", action="store_true", help="with --register: mark as the default SepConv weights")
     p.add_argument("--notes", default="", help="with --register: free text for the manifest")
+    p.add_argument("--method", default="sepconv", choices=("sepconv", "sepconv-gan"),
+                   help="with --register: which method these weights serve")
     a = p.parse_args(argv)
     if a.register:
         from .weights import register_checkpoint
-        entry = register_checkpoint(a.run, a.out, fp16=a.fp16, default=a.default, notes=a.notes)
+        entry = register_checkpoint(a.run, a.out, fp16=a.fp16, method=a.method, default=a.default, notes=a.notes)
         print(json.dumps(entry, indent=1))
         return 0
     paths = export_checkpoint(a.run, a.out, fp16=a.fp16)
