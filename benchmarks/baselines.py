@@ -9,8 +9,6 @@ times one in-between frame per pair (both DIS flows + warp + blend) at 320x240 a
 Prints a markdown table and writes benchmarks/results/baselines.md.
 """
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -23,6 +21,7 @@ from PIL import Image
 from frameweave.vfi_core import metrics
 from frameweave.vfi_core.baselines import linear_blend_pair, pair_flows, warp_blend
 from frameweave.vfi_core.flow import PRESETS
+from frameweave.vfi_core.machine import machine_description
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
@@ -31,19 +30,7 @@ CLIP_SKIP = {"skv_bikes.mp4"}  # 250 frames 640x272: left out to keep the run sh
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import cv2  # noqa: PLC0415
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()}-core {cpu}, no GPU, torch {torch.__version__}, OpenCV {cv2.__version__}, "
-            f"torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}; "
-            f"load average at the end {load} (the machine is shared: timings are upper bounds)")
+    return machine_description(opencv=True)
 
 
 def load(path: Path) -> torch.Tensor:

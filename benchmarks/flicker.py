@@ -25,7 +25,6 @@ Prints a markdown table and writes benchmarks/results/flicker.md.
 """
 import argparse
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import torch
 
 from frameweave.kernels import pixel_shader_blend
 from frameweave.vfi_core import metrics
+from frameweave.vfi_core.machine import machine_description
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
@@ -43,15 +43,7 @@ STATIC_TAU = 2.0          # grey levels
 
 
 def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core {cpu}, no GPU, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
+    return machine_description(opencv=False)
 
 
 def read_clip(path: Path, max_frames: int) -> torch.Tensor:

@@ -13,7 +13,6 @@ linear, L1, GAN; full frame and a 3x zoom) for the README.
 """
 import argparse
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from frameweave.vfi_core import metrics
+from frameweave.vfi_core.machine import machine_description
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
@@ -31,15 +31,7 @@ ZOOM = 3                  # magnification of the detail row in the picture grid
 
 
 def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core {cpu}, no GPU, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
+    return machine_description(opencv=False)
 
 
 def load_image(path: Path) -> torch.Tensor:

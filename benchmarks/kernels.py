@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from frameweave.vfi_core.machine import machine_description
 
 SIZES = {"256": (256, 256), "720p": (720, 1280), "1080p": (1080, 1920)}
 K = 51
@@ -35,22 +36,7 @@ PEAK_BANDWIDTH = {"H100 80GB HBM3": 3.35e12, "H100 PCIe": 2.0e12, "H200": 4.8e12
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{os.cpu_count()}-core {cpu}, torch {torch.__version__} ({torch.get_num_threads()} thread(s))"
-    if hasattr(os, "getloadavg"):
-        text += f", load average {os.getloadavg()[0]:.1f} at start (shared machine: times are upper bounds)"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name()}"
-    else:
-        text += ", no GPU"
-    return text
+    return machine_description()
 
 
 def inputs(h: int, w: int, dtype, device):

@@ -24,34 +24,20 @@ import argparse
 import datetime
 import functools
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from frameweave.vfi_core.machine import machine_description
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "dev"
 
 
 def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    try:
-        load = "load average %.1f at start" % os.getloadavg()[0]
-    except OSError:
-        load = "load unknown"
-    return (f"{cores}-core {cpu} (shared with other jobs, {load}), {gpu}, torch {torch.__version__}, "
-            f"torch threads {torch.get_num_threads()}")
+    return machine_description()
 
 
 def table(header, rows) -> list:
@@ -188,7 +174,8 @@ def run_generalisation(data: Path, steps: int, device) -> list:
     skv_carphone frames 0-8, centre crop 64x48, k = 2, fixed step count (machine-independent)."""
     from frameweave.vfi_core.evaluation import drop_frames, score_frames
     from frameweave.vfi_core.frames_io import read_frames
-    from frameweave.vfi_core.neco import fit_neco, inserted_times
+    from frameweave.vfi_core.inr import inserted_times
+    from frameweave.vfi_core.neco import fit_neco
 
     clip = read_frames(data / "videos" / "skv_carphone_pristine.mp4", max_frames=9)
     frames = clip.frames[:, 48:96, 56:120].contiguous()                  # [9,48,64,3]

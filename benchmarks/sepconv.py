@@ -12,7 +12,6 @@ Prints a markdown table and writes it to benchmarks/results/sepconv.md.
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -22,16 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frameweave.vfi_core.machine import machine_description
+
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "dev"
 SETS = ("ucf101_adacof", "vimeo90k_sample")
 
 
 def machine() -> str:
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{os.cpu_count()}-core {platform.machine()} CPU (shared; load average {load:.1f} at start), {gpu}, "
-            f"torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} torch thread(s)")
+    return machine_description()
 
 
 def quality(weights: str, limit=None) -> dict:

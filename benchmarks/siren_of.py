@@ -14,8 +14,6 @@ Prints markdown and writes benchmarks/results/siren_of.md (with the machine).
 import argparse
 import datetime
 import functools
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ from frameweave.vfi_core import methods
 from frameweave.vfi_core.evaluation import evaluate_drop_protocol
 from frameweave.vfi_core.frames_io import read_frames
 from frameweave.vfi_core.siren import fit_siren_of, siren_of_interpolate_clip
-from frameweave.vfi_core.timing import FrameTiming
+from frameweave.vfi_core.machine import machine_description
 
 # (file under the dev folder, frames read) — small documented subset: the CPU is shared
 CLIPS = (("gifs/sloth_tree_jacw28.gif", 8), ("videos/realshort.mp4", 9))
@@ -39,17 +37,7 @@ CPU_FIT = {"lr": 1e-3, "batch_size": 2048}
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import cv2
-    return (f"{os.cpu_count()}-core {cpu} (shared with other jobs), no GPU, torch {torch.__version__}, "
-            f"OpenCV {cv2.__version__}, torch threads {torch.get_num_threads()}")
+    return machine_description(opencv=True)
 
 
 def ablation(data: Path, lambdas, budget: float, ks=(2, 4)) -> list:

@@ -8,6 +8,20 @@ import torch
 SHARED_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Every tensor in the suite is small: one torch/OpenCV thread avoids thread start and sync
+    costs that dominate such work (and multiply on a busy 2-core machine). Restored at the end."""
+    import cv2
+
+    n_torch, n_cv = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(n_torch)
+    cv2.setNumThreads(n_cv)
+
+
 @pytest.fixture(scope="session")
 def dev_data() -> Path:
     """../shared/data/dev when it exists beside the checkout; the test is skipped otherwise."""

@@ -14,18 +14,6 @@ from frameweave.vfi_core.sequence import inserted_mask
 from frameweave.vfi_core.timing import FrameTiming
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are small: one thread is faster than two fighting over a shared CPU."""
-    import cv2
-    n_torch, n_cv = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(n_torch)
-    cv2.setNumThreads(n_cv)
-
-
 def interior(x, m=8):
     return x[:, m:-m, m:-m]
 

@@ -5,15 +5,6 @@ import torch
 from frameweave.vfi_core.discriminators import FrameDiscriminator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the CI machine has 2 cores shared with other jobs (oversubscription is slow)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = (8, 8, 16, 16)
 
 

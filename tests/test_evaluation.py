@@ -10,16 +10,6 @@ from frameweave.vfi_core.metrics import PSNR_CAP_DB
 from frameweave.vfi_core.timing import FrameTiming
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The tensors here are tiny: one intra-op thread avoids thread start/sync costs that dominate
-    (and explode on a busy 2-core machine). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def linear_clip(frames, fractions, timing=None, progress=None):
     """Independent linear blend: every interval [a, b] gets (1-t)·a + t·b at each fraction."""
     out = [frames[:1]]

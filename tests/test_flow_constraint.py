@@ -10,16 +10,6 @@ from frameweave.vfi_core.siren import SirenVideo
 from frameweave.vfi_core.timing import FrameTiming
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These small networks run fastest on one thread (and on a shared, busy CPU two threads
-    spin on each other); restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_siren(dtype=torch.float64, seed=0, h=9, w=11, frames=4):
     model = SirenVideo(h, w, FrameTiming.from_fps(frames, 10), {"width": 16, "depth": 3, "omega0": 25.0, "seed": seed})
     return model.to(dtype)

@@ -52,15 +52,6 @@ def test_gradient_penalty_gradcheck():
                                                                   real, fake, eps), (w,))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the CI machine has 2 cores shared with other jobs (oversubscription is slow)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_lambda_schedule():
     s = L.AdversarialSchedule(start=5.0, end=1.0, hold=10, decay=100)
     assert s(0) == s(9) == 5.0

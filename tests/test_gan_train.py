@@ -9,15 +9,6 @@ from frameweave.vfi_core.sepconv import SepConvNet
 from frameweave.vfi_core.sepconv_train import load_checkpoint, save_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the CI machine has 2 cores shared with other jobs (oversubscription is slow)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 TINY = dict(kernel_size=5, width=0.125, batch=2, crop=32, d_channels=[4, 8, 8, 8], max_offset=4,
             resize_min=0.8, resize_max=1.0, amp=False, device="cpu", val_every=10 ** 6, log_every=10 ** 6)
 

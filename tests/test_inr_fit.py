@@ -9,15 +9,6 @@ from frameweave.vfi_core.inr_fit import fit_implicit_video, l2_loss, pixel_coord
 from frameweave.vfi_core.timing import FrameTiming
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is faster and immune to other processes on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class TinyVideo(ImplicitVideo):
     """A small ReLU MLP on (x, y, t) with a few sinusoids: enough to fit a 3-frame 12x16 clip."""
 

@@ -17,15 +17,6 @@ TINY = {"encoding": "basic", "L": 4, "sigma": 10.0, "width": 24, "depth": 4, "lr
         "batch_size": 256, "seed": 0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is faster and immune to other processes on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def _cpu(monkeypatch, tmp_path):
     monkeypatch.setenv("FRAMEWEAVE_DEVICE", "cpu")

@@ -10,16 +10,6 @@ from frameweave.vfi_core import metrics
 from frameweave.vfi_core.plots import line_plot, nice_ticks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The tensors here are tiny: one intra-op thread avoids thread start/sync costs that dominate
-    (and explode on a busy 2-core machine). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _sk_psnr(a, b):
     return peak_signal_noise_ratio(a.double().numpy() * 255, b.double().numpy() * 255, data_range=255)
 

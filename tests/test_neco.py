@@ -9,20 +9,11 @@ from frameweave.vfi_core.fourier_features import (ENCODINGS, FourierFeatures, en
                                                   gaussian_matrix)
 from frameweave.vfi_core.inr import INR_REGISTRY, load_inr
 from frameweave.vfi_core.inr_fit import psnr_from_mse
-from frameweave.vfi_core.neco import NeCo, fit_neco, inserted_times, neco_interpolate_clip
+from frameweave.vfi_core.inr import inserted_times
+from frameweave.vfi_core.neco import NeCo, fit_neco, neco_interpolate_clip
 from frameweave.vfi_core.timing import FrameTiming
 
 SMALL = {"width": 48, "depth": 8, "L": 6}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is faster, and on a shared 2-core machine two OpenMP
-    threads competing with other processes slow small matmuls down many times over."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- Fourier features -------------------------------------------------------------------

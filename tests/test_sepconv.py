@@ -5,15 +5,6 @@ import torch
 from frameweave.vfi_core.sepconv import PAPER_CHANNELS, SepConvNet, scaled_channels
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions on a busy 2-core machine run far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(kernel_size=5, dilation=1, seed=0):
     torch.manual_seed(seed)
     return SepConvNet(kernel_size=kernel_size, width=0.125, dilation=dilation)

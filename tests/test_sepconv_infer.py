@@ -8,14 +8,6 @@ from frameweave.vfi_core.timing import FrameTiming, multiplier_fractions
 from frameweave.vfi_core.weights import save_weights
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(k=5, seed=0):
     torch.manual_seed(seed)
     return SepConvNet(kernel_size=k, width=0.125).eval()

@@ -9,14 +9,6 @@ from frameweave.vfi_core.synthetic_motion import load_photos
 from frameweave.vfi_core.triplet_data import SyntheticSource
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def source():
     return SyntheticSource((32, 32), reach=2, max_shift=1, photos=load_photos(("astronaut", "coffee"), max_side=128))

@@ -9,16 +9,6 @@ from frameweave.vfi_core.siren import PAPER_CONFIG, SirenVideo
 from frameweave.vfi_core.timing import FrameTiming
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These small networks run fastest on one thread (and on a shared, busy CPU two threads
-    spin on each other); restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_model(h=6, w=8, frames=3, **config):
     cfg = {"width": 32, "depth": 4, "omega0": 25.0, "seed": 0}
     cfg.update(config)

@@ -11,14 +11,6 @@ from frameweave.vfi_core.triplet_data import (FolderTriplets, SyntheticSource, T
                                               load_triplet_folder)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def photos():
     return load_photos(("astronaut", "coffee", "chelsea", "rocket"), max_side=256)

@@ -9,15 +9,6 @@ from frameweave.vfi_core.vgg19 import (CONV_INDICES, IMAGENET_MEAN, IMAGENET_STD
                                        feature_network, load_vgg19_features, random_vgg19_features)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the CI machine has 2 cores shared with other jobs (oversubscription is slow)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # torchvision vgg19 cfg "E" (the full features + classifier), written out independently here
 CFG_E = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
 

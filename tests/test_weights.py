@@ -9,14 +9,6 @@ from frameweave.vfi_core import weights as W
 from frameweave.vfi_core.sepconv import SepConvNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(k=5, seed=0, **kw):
     torch.manual_seed(seed)
     return SepConvNet(kernel_size=k, width=0.125, **kw)

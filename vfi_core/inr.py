@@ -99,3 +99,40 @@ def load_inr(path, device="cpu") -> ImplicitVideo:
     model.load_state_dict(load_file(str(path)))
     model.fit_report = json.loads(meta.get("fit_report", "{}"))
     return model.to(device)
+
+
+def inserted_times(timing: FrameTiming, fractions) -> torch.Tensor:
+    """Normalised times ([0,1]) of the frames that ``timing.with_inserted(fractions)`` adds,
+    in clip order, [(T-1)·len(fractions)]."""
+    t = timing.normalised()
+    fr = sorted(float(f) for f in fractions)
+    return torch.tensor([a + f * (b - a) for a, b in zip(t[:-1], t[1:]) for f in fr], dtype=torch.float32)
+
+
+def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None) -> torch.Tensor:
+    """The ``methods.py`` interface for a per-clip model.
+
+    ``fit(progress) -> ImplicitVideo`` fits the model to ``frames`` [N,H,W,3]; it is then rendered
+    at every inserted time and the result is [(N-1)·(m+1)+1, H,W,3]: the input frames kept as they
+    are with the m rendered frames between each pair. ``progress(done, 1000)``: the fit is the first
+    90 % of the work, rendering the rest.
+    """
+    fractions = sorted(float(f) for f in fractions)
+    if any(not 0.0 < f < 1.0 for f in fractions):
+        raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
+
+    def scaled(start, span):
+        if progress is None:
+            return None
+        return lambda done, total: progress(start + int(span * done / max(total, 1)), 1000)
+
+    model = fit(scaled(0, 900))
+    n, m = frames.shape[0], len(fractions)
+    if m == 0:
+        return frames.clone()
+    rendered = model.render(inserted_times(timing, fractions), progress=scaled(900, 100))  # [(n-1)m,H,W,3]
+    out = [frames[:1]]
+    for i in range(n - 1):
+        out.append(rendered[i * m:(i + 1) * m].to(frames.dtype))
+        out.append(frames[i + 1:i + 2])
+    return torch.cat(out, dim=0)

@@ -28,7 +28,7 @@ Fit: L2 loss, Adam (lr 1e-3, weight decay 1e-8) on random batches of pixels
 import torch
 
 from .fourier_features import ENCODINGS, FourierFeatures
-from .inr import ImplicitVideo, register_inr
+from .inr import ImplicitVideo, fit_and_render_clip, register_inr
 from .inr_fit import fit_implicit_video
 from .timing import FrameTiming
 from .validate import check_frames
@@ -113,14 +113,6 @@ def fit_neco(frames: torch.Tensor, timing: FrameTiming | None = None, *, config:
                                   progress=progress, device=device, **options)
 
 
-def inserted_times(timing: FrameTiming, fractions) -> torch.Tensor:
-    """Normalised times ([0,1]) of the frames that ``timing.with_inserted(fractions)`` adds,
-    in clip order, [(T-1)·len(fractions)]."""
-    t = timing.normalised()
-    fr = sorted(float(f) for f in fractions)
-    return torch.tensor([a + f * (b - a) for a, b in zip(t[:-1], t[1:]) for f in fr], dtype=torch.float32)
-
-
 def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None,
                           progress=None, **options) -> torch.Tensor:
     """The ``methods.py`` interface: fit NeCo on ``frames`` [N,H,W,3] and return
@@ -132,27 +124,10 @@ def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming |
     (steps, time_budget_s, batch_size, lr, ...), and ``device``.
     """
     frames = check_frames(frames, min_count=2)
-    fractions = sorted(float(f) for f in fractions)
-    if any(not 0.0 < f < 1.0 for f in fractions):
-        raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
     config = {k: options.pop(k) for k in list(options) if k in DEFAULT_CONFIG}
-    n, m = frames.shape[0], len(fractions)
     if timing is None:
-        timing = FrameTiming.from_fps(n, 1.0)
-    fit_progress = None
-    if progress is not None:
-        def fit_progress(done, total):  # the fit is the first 90 % of the work
-            progress(int(900 * done / max(total, 1)), 1000)
-    result = fit_neco(frames, timing, config=config, progress=fit_progress, **options)
-    if m == 0:
-        return frames.clone()
-    render_progress = None
-    if progress is not None:
-        def render_progress(done, total):
-            progress(900 + int(100 * done / max(total, 1)), 1000)
-    rendered = result.model.render(inserted_times(timing, fractions), progress=render_progress)  # [(n-1)m,H,W,3]
-    out = [frames[:1]]
-    for i in range(n - 1):
-        out.append(rendered[i * m:(i + 1) * m])
-        out.append(frames[i + 1:i + 2])
-    return torch.cat(out, dim=0)
+        timing = FrameTiming.from_fps(frames.shape[0], 1.0)
+    return fit_and_render_clip(
+        frames, fractions, timing,
+        lambda fit_progress: fit_neco(frames, timing, config=config, progress=fit_progress, **options).model,
+        progress)

@@ -169,35 +169,19 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
     fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``. Without steps
     or a time budget the fit runs for METHOD_TIME_BUDGET_S seconds.
     """
-    from .neco import inserted_times  # noqa: PLC0415  (the same insertion schedule as NeCo)
+    from .inr import fit_and_render_clip  # noqa: PLC0415
     from .timing import FrameTiming  # noqa: PLC0415
     from .validate import check_frames  # noqa: PLC0415
 
     frames = check_frames(frames, min_count=2)
-    fractions = sorted(float(f) for f in fractions)
-    if any(not 0.0 < f < 1.0 for f in fractions):
-        raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
     config = dict(options.pop("config", None) or {})
     config.update({k: options.pop(k) for k in list(options) if k in PAPER_CONFIG})
-    n, m = frames.shape[0], len(fractions)
     if timing is None:
-        timing = FrameTiming.from_fps(n, 1.0)
-    fit_progress = None
-    if progress is not None:
-        def fit_progress(done, total):  # the fit is the first 90 % of the work
-            progress(int(900 * done / max(total, 1)), 1000)
+        timing = FrameTiming.from_fps(frames.shape[0], 1.0)
     if options.get("steps") is None and options.get("time_budget_s") is None:
         options["time_budget_s"] = METHOD_TIME_BUDGET_S
-    result = fit_siren_of(frames, timing=timing, config=config, progress=fit_progress, **options)
-    if m == 0:
-        return frames.clone()
-    render_progress = None
-    if progress is not None:
-        def render_progress(done, total):
-            progress(900 + int(100 * done / max(total, 1)), 1000)
-    rendered = result.model.render(inserted_times(timing, fractions), progress=render_progress)  # [(n-1)m,H,W,3]
-    out = [frames[:1]]
-    for i in range(n - 1):
-        out.append(rendered[i * m:(i + 1) * m].to(frames.dtype))
-        out.append(frames[i + 1:i + 2])
-    return torch.cat(out, dim=0)
+    return fit_and_render_clip(
+        frames, fractions, timing,
+        lambda fit_progress: fit_siren_of(frames, timing=timing, config=config, progress=fit_progress,
+                                          **options).model,
+        progress)
