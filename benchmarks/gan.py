@@ -1,7 +1,7 @@
 """Plain SepConv (L1) vs SepConv-GAN on the dev triplets: PSNR, SSIM, sharpness, and a picture grid.
 
     python benchmarks/gan.py --l1 WEIGHTS --gan WEIGHTS [--extra LABEL=WEIGHTS ...]
-                             [--data ../shared/data/dev] [--grid docs/images/gan_grid.png] [--threads 1]
+                             [--data ../shared/data/dev] [--grid docs/images/gan_grid_synthetic.png] [--threads 1]
 
 WEIGHTS is a registry name (weights/ folder), a .safetensors file, a training run directory (its
 newest checkpoint) or a ckpt-*.json. Every triplet in ``triplets/ucf101_adacof`` and
@@ -9,7 +9,8 @@ newest checkpoint) or a ckpt-*.json. Every triplet in ``triplets/ucf101_adacof``
 ``vfi_core.metrics`` scores it against the real middle frame: PSNR (0..255 RGB), SSIM (Wang et al.
 2004) and the sharpness ratio mean|∇Î| / mean|∇I_gt| (1 = as sharp as the truth; blur < 1).
 Prints a markdown table, writes benchmarks/results/gan.md and a picture grid (inputs, ground truth,
-linear, L1, GAN; full frame and a 3x zoom) for the README.
+linear, L1, GAN; full frame and a 3x zoom) for the README, drawn on the project's own synthetic
+triplets (the dev footage may not be redistributed).
 """
 import argparse
 import os
@@ -116,6 +117,20 @@ def picture_grid(rows, labels, path: Path, boxes) -> None:
     os.replace(part, path)
 
 
+def synthetic_triplets(seeds: str, size=(192, 256), max_disp=10.0):
+    """(f0, gt, f1) [1,H,W,3] each from the project's synthetic generator (scikit-image photos moving
+    as occluding layers). The picture grid is made from these, never from the dev footage, whose
+    licences do not allow it to be redistributed in the repository."""
+    from frameweave.vfi_core.synthetic_motion import SyntheticTriplets  # noqa: PLC0415
+
+    source = SyntheticTriplets(size, max_disp=max_disp, layers=(2, 3))
+    out = []
+    for seed in (int(v) for v in seeds.split(",")):
+        first, middle, last = source.sample(np.random.default_rng(seed))
+        out.append(tuple(torch.from_numpy(x)[None] for x in (first, middle, last)))
+    return out
+
+
 def busiest_box(f0, f1, size=64):
     """(y, x, size, size) window of largest |I1 - I0| (where interpolation matters)."""
     d = (f1 - f0).abs().mean(-1)[0]                                             # [H,W]
@@ -130,9 +145,9 @@ def main(argv=None) -> int:
     p.add_argument("--gan", required=True, help="SepConv-GAN weights")
     p.add_argument("--extra", action="append", default=[], help="LABEL=WEIGHTS: more rows (e.g. the GAN's start)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
-    p.add_argument("--grid", default=str(ROOT / "docs" / "images" / "gan_grid.png"))
-    p.add_argument("--grid-triplets", default="ucf101_adacof/3,ucf101_adacof/12",
-                   help="SET/NAME[,SET/NAME] shown in the picture grid")
+    p.add_argument("--grid", default=str(ROOT / "docs" / "images" / "gan_grid_synthetic.png"))
+    p.add_argument("--grid-seeds", default="3,8",
+                   help="seeds of the project's own synthetic triplets shown in the picture grid")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gan.md"))
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--update-manifest", action="store_true",
@@ -148,13 +163,11 @@ def main(argv=None) -> int:
     specs = [("SepConv L1", a.l1), ("SepConv-GAN", a.gan)] + [tuple(e.split("=", 1)) for e in a.extra]
     models = {label: load_model(spec, tmp) for label, spec in specs}
     results = {}                                    # (set, method) -> list of (psnr, ssim, sharp)
-    outputs = {}                                    # (set, name) -> {method: image}
     for set_name in SETS:
         for name, f0, gt, f1 in triplets(data, set_name):
             preds = {"linear blend": (f0 + f1) / 2}
             for label, model in models.items():
                 preds[label] = midpoint(model, f0, f1)
-            outputs[(set_name, name)] = dict(preds, f0=f0, f1=f1, gt=gt)
             for label, pred in preds.items():
                 results.setdefault((set_name, label), []).append(score(pred, gt))
     labels = ["linear blend"] + list(models)
@@ -198,18 +211,12 @@ def main(argv=None) -> int:
             update_manifest(entry)
             print(f"scores of {a.gan} written to weights/manifest.json")
     rows, boxes = [], []
-    for item in a.grid_triplets.split(","):
-        set_name, name = item.split("/")
-        o = outputs.get((set_name, name))
-        if o is None:
-            continue
-        rows.append([o["f0"], o["f1"], o["gt"], o["linear blend"], o["SepConv L1"], o["SepConv-GAN"]])
-        boxes.append(busiest_box(o["f0"], o["f1"]))
-    keep = [i for i, r in enumerate(rows) if r[0].shape == rows[0][0].shape]    # one frame size per grid
-    if keep:
-        picture_grid([rows[i] for i in keep], ["I0", "I1", "ground truth", "linear", "SepConv L1", "SepConv-GAN"],
-                     Path(a.grid), [boxes[i] for i in keep])
-        print(f"grid: {a.grid}")
+    for f0, gt, f1 in synthetic_triplets(a.grid_seeds):
+        preds = [(f0 + f1) / 2] + [midpoint(model, f0, f1) for model in models.values()]
+        rows.append([f0, f1, gt] + preds)
+        boxes.append(busiest_box(f0, f1))
+    picture_grid(rows, ["I0", "I1", "ground truth", "linear"] + list(models), Path(a.grid), boxes)
+    print(f"grid: {a.grid}")
     return 0
 
 
