@@ -183,7 +183,9 @@ def run_generalisation(data: Path, steps: int, device) -> list:
     truth = split.reference[split.dropped_mask]
     lin = 0.5 * (split.kept[:-1] + split.kept[1:])
     rows = [["linear blend", "-", f"{float(score_frames(lin, truth)[0].mean()):.2f}"]]
-    for label, cfg in (("NeCo basic, L = 10", {"encoding": "basic", "L": 10}), ("NeCo no FFM", {"encoding": "none"})):
+    for label, cfg in (("NeCo basic, L = 10 on every axis (paper)", {"encoding": "basic", "L": 10, "time_L": 10}),
+                       ("NeCo basic, L = 10, time_L auto (= 3 for 5 frames)", {"encoding": "basic", "L": 10}),
+                       ("NeCo no FFM", {"encoding": "none"})):
         res = fit_neco(split.kept, split.kept_timing, config=cfg, steps=steps, batch_size=1024, plateau_patience=0,
                        device=device)
         out = res.model.render(inserted_times(split.kept_timing, split.fractions))

@@ -51,6 +51,10 @@ class FrameWeaveFitNeCo:
                       "frequencies per coordinate (basic: highest is L·π; gaussian: 3·L random rows of B)"}),
                 "sigma": ("FLOAT", {"default": d["sigma"], "min": 0.001, "max": 1000.0, "step": 0.1, "tooltip":
                           "standard deviation of the Gaussian frequencies (gaussian encoding only)"}),
+                "time_L": ("INT", {"default": d["time_L"], "min": -1, "max": 64, "tooltip":
+                           "basic encoding: frequencies kept on the time axis; -1 = auto, min(L, frames-2), "
+                           "below the Nyquist rate of the frames so the fit does not oscillate between them; "
+                           "L = the paper's encoding"}),
                 "width": ("INT", {"default": d["width"], "min": 8, "max": 4096, "tooltip": "units per hidden layer"}),
                 "depth": ("INT", {"default": d["depth"], "min": 2, "max": 64, "tooltip":
                           "fully connected layers in total (skips re-inject the encoding before layers 2 and 5)"}),
@@ -76,7 +80,7 @@ class FrameWeaveFitNeCo:
     DESCRIPTION = ("NeCo: fit a coordinate network f(x, y, t) -> RGB to this clip (no training set), then render "
                    "any time with Render Frames. Returns the model with the best train PSNR and its training curve.")
 
-    def fit(self, frames, steps=0, time_budget_s=300.0, encoding="basic", L=10, sigma=10.0, width=256, depth=8,
+    def fit(self, frames, steps=0, time_budget_s=300.0, encoding="basic", L=10, sigma=10.0, width=256, depth=8, time_L=-1,
             lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None):
         frames = check_frames(frames, min_count=2, name="Fit NeCo: frames")
         steps, budget = int(steps), float(time_budget_s)
@@ -86,7 +90,7 @@ class FrameWeaveFitNeCo:
             raise ValueError(f"Fit NeCo: the timing has {len(timing)} timestamps but {frames.shape[0]} frames "
                              "arrived; connect the FRAME_TIMING that belongs to these frames")
         config = {"encoding": encoding, "L": int(L), "sigma": float(sigma), "width": int(width),
-                  "depth": int(depth), "seed": int(seed)}
+                  "depth": int(depth), "seed": int(seed), "time_L": int(time_L)}
         progress = _comfy.Progress(steps if steps > 0 else 1000)
         result = fit_neco(frames, timing, config=config, steps=steps if steps > 0 else None,
                           time_budget_s=budget if budget > 0 else None, progress=progress,

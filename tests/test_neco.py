@@ -221,3 +221,48 @@ def test_interpolate_clip_exceptions(make_clip):
         neco_interpolate_clip(bad, [0.5], steps=5)
     with pytest.raises(ValueError, match="time budget"):
         neco_interpolate_clip(frames, [0.5], time_budget_s=0)
+
+
+# --- time-axis frequency cap --------------------------------------------------------------
+
+def test_time_cap_keeps_space_and_drops_high_time_frequencies():
+    from frameweave.vfi_core.fourier_features import fourier_features
+
+    v = torch.rand(17, 3, dtype=torch.float64)
+    full = fourier_features(v, "basic", 6)
+    assert torch.equal(fourier_features(v, "basic", 6, time_L=6), full)
+    capped = fourier_features(v, "basic", 6, time_L=2)                       # [17, 3 + 2·18]
+    sin, cos = capped[:, 3:21].reshape(17, 6, 3), capped[:, 21:].reshape(17, 6, 3)  # [N, k, (x,y,t)]
+    full_sin = full[:, 3:21].reshape(17, 6, 3)
+    assert torch.equal(sin[..., :2], full_sin[..., :2])                      # x, y untouched
+    assert torch.equal(sin[:, :2, 2], full_sin[:, :2, 2])                    # t: k = 1, 2 kept
+    assert torch.all(sin[:, 2:, 2] == 0) and torch.all(cos[:, 2:, 2] == 1)   # t: k >= 3 constant
+
+
+def test_time_L_auto_stays_below_the_frames_nyquist_rate():
+    from frameweave.vfi_core.neco import resolve_time_L
+
+    assert resolve_time_L(-1, 10, 5) == 3      # 5 frames: k = 4 would be at Nyquist
+    assert resolve_time_L(-1, 10, 2) == 0      # two frames: t enters only linearly
+    assert resolve_time_L(-1, 10, 95) == 10    # long clips keep the paper's encoding
+    assert resolve_time_L(4, 10, 95) == 4 and resolve_time_L(12, 10, 3) == 10
+    model = NeCo(8, 8, FrameTiming.from_fps(5, 10.0), dict(SMALL))
+    assert model.config["time_L"] == 3 and model.gamma.time_L == 3
+
+
+def test_time_cap_interpolates_better_than_the_paper_encoding(make_clip):
+    """A pan over a real photo, every 2nd frame dropped: with t capped below the Nyquist rate of
+    the kept frames the rebuilt frames are clearly better than with all L = 10 time frequencies."""
+    from frameweave.vfi_core.evaluation import drop_frames, score_frames
+    from frameweave.vfi_core.inr import inserted_times
+
+    frames = make_clip(9, size=(24, 32), step=(0.5, 1.0))
+    split = drop_frames(frames, 2, FrameTiming.from_fps(9, 10.0))
+    truth = split.reference[split.dropped_mask]
+    scores = {}
+    for time_L in (10, -1):
+        res = fit_neco(split.kept, split.kept_timing, config={"width": 64, "depth": 8, "L": 10, "time_L": time_L},
+                       steps=300, batch_size=1024, plateau_patience=0)
+        out = res.model.render(inserted_times(split.kept_timing, split.fractions))
+        scores[time_L] = float(score_frames(out, truth)[0].mean())
+    assert scores[-1] > scores[10] + 1.0, scores

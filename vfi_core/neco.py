@@ -35,7 +35,15 @@ from .validate import check_frames
 
 SKIPS = (2, 5)
 LEAKY_SLOPE = 0.01
-DEFAULT_CONFIG = {"encoding": "basic", "L": 10, "sigma": 10.0, "width": 256, "depth": 8, "seed": 0}
+DEFAULT_CONFIG = {"encoding": "basic", "L": 10, "sigma": 10.0, "width": 256, "depth": 8, "seed": 0, "time_L": -1}
+
+
+def resolve_time_L(time_L: int, L: int, frame_count: int) -> int:
+    """Frequencies kept on the time axis: ``time_L`` itself when >= 0, else (auto) min(L, T-2),
+    the highest k strictly below the Nyquist rate of T frames (see ``fourier_features``)."""
+    if int(time_L) >= 0:
+        return min(int(time_L), int(L))
+    return max(0, min(int(L), int(frame_count) - 2))
 
 DEFAULT_TIME_BUDGET_S = 120.0   # fit length when neither steps nor a time budget is given
 
@@ -49,7 +57,8 @@ FIT_DEFAULTS = {"batch_size": 4096, "lr": 1e-3, "weight_decay": 1e-8, "lr_schedu
 class NeCo(ImplicitVideo):
     """NeCo f(x, y, t) -> RGB. ``config``: encoding (basic | gaussian | none), L (frequencies per
     coordinate), sigma (std of the Gaussian frequencies), width, depth (fully connected layers
-    in total, >= 2), seed (initialisation and Gaussian B)."""
+    in total, >= 2), seed (initialisation and Gaussian B), time_L (basic: frequencies kept on the
+    time axis; -1 = auto, resolved and stored at construction from the training frame count)."""
 
     kind = "neco"
 
@@ -61,13 +70,15 @@ class NeCo(ImplicitVideo):
             raise ValueError(f"NeCo encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
         L, hidden, depth, seed = int(cfg["L"]), int(cfg["width"]), int(cfg["depth"]), int(cfg["seed"])
         sigma = float(cfg["sigma"])
+        time_L = resolve_time_L(cfg.get("time_L", -1), L, len(timing))
         if hidden < 1:
             raise ValueError(f"NeCo width must be >= 1, got {hidden}")
         if depth < 2:
             raise ValueError(f"NeCo depth must be >= 2 (one hidden layer and the output layer), got {depth}")
-        cfg.update(encoding=encoding, L=L, sigma=sigma, width=hidden, depth=depth, seed=seed)
+        cfg.update(encoding=encoding, L=L, sigma=sigma, width=hidden, depth=depth, seed=seed, time_L=time_L)
         super().__init__(height, width, timing, cfg)
-        self.gamma = FourierFeatures(encoding, L, sigma, in_dim=3, seed=seed)
+        self.gamma = FourierFeatures(encoding, L, sigma, in_dim=3, seed=seed,
+                                     time_L=time_L if encoding == "basic" else None)
         self.skips = tuple(k for k in SKIPS if 0 < k < depth - 1)
         e = self.gamma.out_dim
         with torch.random.fork_rng(devices=[]):
