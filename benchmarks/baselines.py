@@ -21,7 +21,7 @@ from PIL import Image
 from frameweave.vfi_core import metrics
 from frameweave.vfi_core.baselines import linear_blend_pair, pair_flows, warp_blend
 from frameweave.vfi_core.flow import PRESETS
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
@@ -187,10 +187,7 @@ def main():
     ]
     text = "\n".join(lines)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    part = args.out.with_name(args.out.name + ".part")
-    part.write_text(text)
-    part.replace(args.out)
+    write_report(args.out, text)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from frameweave.vfi_core.machine import write_report
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"
 TRIPLET_SETS = ("ucf101_adacof", "vimeo90k_sample")
-
 
 
 def parse_option(text: str) -> tuple:
@@ -207,10 +208,7 @@ def main(argv=None) -> int:
     print(text)
     name = f"evaluate_{args.method}" + (f"_{args.tag}" if args.tag else "") + ".md"
     out = args.out or HERE / "results" / name.replace("/", "_")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    part.write_text(text)
-    part.replace(out)
+    write_report(out, text)
     log(f"wrote {out}")
     return 0
 

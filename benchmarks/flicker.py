@@ -24,7 +24,6 @@ expression on the ground truth (R = G) is the footage's own noise floor, printed
 Prints a markdown table and writes benchmarks/results/flicker.md.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import torch
 
 from frameweave.kernels import pixel_shader_blend
 from frameweave.vfi_core import metrics
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
@@ -151,11 +150,7 @@ def main(argv=None) -> int:
               "See benchmarks/flicker.py for the exact definition.\nCommand: `python benchmarks/flicker.py "
               + " ".join(argv if argv is not None else sys.argv[1:]) + "`\n\n")
     print(table)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    part.write_text(header + table + "\n")
-    os.replace(part, out)
+    write_report(a.out, header + table + "\n")
     return 0
 
 

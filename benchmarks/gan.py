@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from frameweave.vfi_core import metrics
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev"
@@ -185,11 +185,7 @@ def main(argv=None) -> int:
               "as the truth, < 1 blurrier). Command: `python benchmarks/gan.py "
               + " ".join(argv if argv is not None else sys.argv[1:]) + "`\n\n")
     print(table)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    part.write_text(header + table + "\n")
-    os.replace(part, out)
+    write_report(a.out, header + table + "\n")
     if a.update_manifest:
         from frameweave.vfi_core.weights import read_manifest, update_manifest
         entry = next((e for e in read_manifest()["weights"] if e["name"] == a.gan), None)

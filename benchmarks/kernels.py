@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 SIZES = {"256": (256, 256), "720p": (720, 1280), "1080p": (1080, 1920)}
 K = 51
@@ -309,10 +309,7 @@ def main(argv=None) -> int:
                  "with NVRTC and their float instantiations run through the CPU emulation in "
                  "tests/test_kernels_nvrtc.py, not run on a GPU).\n")
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".md.part")
-    tmp.write_text(text)
-    tmp.replace(RESULTS)
+    write_report(RESULTS, text)
     return 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "dev"
@@ -275,10 +275,7 @@ def main(argv=None) -> int:
     lines.append(f"Total wall time {time.perf_counter() - started:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    part = args.out.with_name(args.out.name + ".part")
-    part.write_text(text)
-    part.replace(args.out)
+    write_report(args.out, text)
     log(f"wrote {args.out}")
     return 0
 

@@ -11,7 +11,6 @@ Prints a markdown table and writes it to benchmarks/results/sepconv.md.
 """
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "dev"
@@ -152,10 +151,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "benchmarks" / "results" / "sepconv.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    part.write_text(text)
-    os.replace(part, out)
+    write_report(out, text)
     if a.update_manifest:
         from frameweave.vfi_core.weights import WEIGHTS_DIR, read_manifest, update_manifest
 

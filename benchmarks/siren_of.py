@@ -28,7 +28,7 @@ from frameweave.vfi_core import methods
 from frameweave.vfi_core.evaluation import evaluate_drop_protocol
 from frameweave.vfi_core.frames_io import read_frames
 from frameweave.vfi_core.siren import fit_siren_of, siren_of_interpolate_clip
-from frameweave.vfi_core.machine import machine_description
+from frameweave.vfi_core.machine import machine_description, write_report
 
 # (file under the dev folder, frames read) — small documented subset: the CPU is shared
 CLIPS = (("gifs/sloth_tree_jacw28.gif", 8), ("videos/realshort.mp4", 9))
@@ -149,12 +149,7 @@ def main(argv=None):
     timing = [] if args.skip_timing else [timing_run(args.data, args.timing_lambda, args.timing_budget, args.target)]
     text = markdown(rows, timing, args.lambdas, args.budget, sys.argv[1:] if argv is None else argv)
     print(text)
-    results = HERE / "results"
-    results.mkdir(exist_ok=True)
-    target = results / "siren_of.md"
-    tmp = target.with_suffix(".md.part")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(target)
+    write_report(HERE / "results" / "siren_of.md", text + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""One line naming the machine a measurement was taken on (benchmarks and weight manifests)."""
+"""What every benchmark needs: one line naming the machine a measurement was taken on (also used in
+weight manifests), and an atomic write of its results file."""
 import os
 import platform
 from pathlib import Path
@@ -29,3 +30,13 @@ def machine_description(opencv: bool = False) -> str:
     if hasattr(os, "getloadavg"):
         text += f", load average {os.getloadavg()[0]:.1f} at the time of measuring"
     return text
+
+
+def write_report(path, text: str) -> Path:
+    """Write a benchmark's results file atomically (``name.part``, then renamed), creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+    return path
