@@ -553,6 +553,13 @@ def cmd_nodes(args) -> int:
 
 
 # --- parser -------------------------------------------------------------------------------------
+def _add_output_flags(command: argparse.ArgumentParser, quiet_help: str, traceback_help: str) -> None:
+    """The -q/--quiet and --traceback switches of the commands that run something (``args.quiet``
+    silences progress and notes; ``args.traceback`` shows the full traceback on failure)."""
+    command.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+    command.add_argument("--traceback", action="store_true", help=traceback_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="frameweave",
@@ -571,8 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="ID.INPUT=VALUE",
                      help="override a node input, e.g. --set 1.path=clip.mp4 --set 2.multiplier=8 (repeatable)")
     run.add_argument("--json", action="store_true", help="print the output nodes' results as JSON")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    run.add_argument("--traceback", action="store_true", help="show the full traceback when a node fails")
+    _add_output_flags(run, "no progress lines on stderr", "show the full traceback when a node fails")
     run.set_defaults(func=cmd_run)
 
     itp = sub.add_parser("interpolate", help="interpolate a clip file with one method",
@@ -596,8 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     itp.add_argument("--option", action="append", metavar="KEY=VALUE",
                      help="method option, e.g. --option steps=500 (repeatable; values parsed as JSON)")
     itp.add_argument("--list-methods", action="store_true", help="list the methods and exit")
-    itp.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes on stderr")
-    itp.add_argument("--traceback", action="store_true", help="show the full traceback on failure")
+    _add_output_flags(itp, "no progress bar or notes on stderr", "show the full traceback on failure")
     itp.set_defaults(func=cmd_interpolate)
 
     sub.add_parser("train", add_help=False,

@@ -28,14 +28,14 @@ __device__ __forceinline__ float slc_read(const scalar_t* __restrict__ plane, in
     return to_float(plane[(size_t)fy * W + fx]);
 }
 
-// Cooperative load of the block's input patch into shared memory, planar [C][rows][cols] float:
-// rows = SLC_TH + span - 1, cols = SLC_TW + span - 1, origin at frame (y_block + lo, x_block + lo).
+// Cooperative load of the block's input patch into shared memory, planar [C][rows][cols] float,
+// origin at frame (oy, ox), by all SLC_TW * SLC_TH threads of the block. The 32x8-tiled kernels
+// use rows = SLC_TH + span - 1, cols = SLC_TW + span - 1, origin (y_block + lo, x_block + lo).
 template <typename scalar_t>
 __device__ __forceinline__ void slc_load_patch(float* __restrict__ s_patch,
                                                const scalar_t* __restrict__ frame_b, int C, int H,
-                                               int W, int lo, int span, int replicate) {
-    const int rows = SLC_TH + span - 1, cols = SLC_TW + span - 1;
-    const int oy = blockIdx.y * SLC_TH + lo, ox = blockIdx.x * SLC_TW + lo;
+                                               int W, int oy, int ox, int rows, int cols,
+                                               int replicate) {
     const int tid = threadIdx.y * SLC_TW + threadIdx.x;
     const int total = C * rows * cols;
     const size_t plane = (size_t)H * W;
@@ -46,6 +46,43 @@ __device__ __forceinline__ void slc_load_patch(float* __restrict__ s_patch,
         const int q = rem - r * cols;
         s_patch[idx] = slc_read(frame_b + c * plane, oy + r, ox + q, H, W, replicate);
     }
+}
+
+// Where one thread of the 32x8-tiled kernels (slc_forward, slc_backward_kernels) works; made by
+// slc_begin_tile once the block's shared memory is filled.
+struct SlcTile {
+    int rows, cols;   // one channel of the shared input patch [C][rows][cols]
+    int b;            // batch index
+    size_t plane;     // H * W
+    size_t pix;       // y * W + x, the thread's output pixel
+    size_t kmap;      // b * K * plane + pix: (b, 0, y, x) of a [B,K,H,W] map; tap i at kmap + i * plane
+    bool inside;      // (x, y) lies in the frame; threads outside return (no __syncthreads follows)
+};
+
+// Prologue of the 32x8-tiled kernels: the tap columns (offsets - lo) into s_tap [K] and the
+// block's input patch into s_patch [C][rows][cols], a barrier for the whole block, then the
+// thread's pixel. Every thread of the block must call it (it holds the __syncthreads).
+template <typename scalar_t, int K>
+__device__ __forceinline__ SlcTile slc_begin_tile(int* __restrict__ s_tap, float* __restrict__ s_patch,
+                                                  const scalar_t* __restrict__ frame,
+                                                  const int* __restrict__ offsets, int C, int H, int W,
+                                                  int lo, int span, int replicate) {
+    SlcTile t;
+    t.rows = SLC_TH + span - 1;
+    t.cols = SLC_TW + span - 1;
+    t.b = blockIdx.z;
+    t.plane = (size_t)H * W;
+    const int tid = threadIdx.y * SLC_TW + threadIdx.x;
+    for (int k = tid; k < K; k += SLC_TW * SLC_TH) s_tap[k] = offsets[k] - lo;
+    slc_load_patch(s_patch, frame + (size_t)t.b * C * t.plane, C, H, W, blockIdx.y * SLC_TH + lo,
+                   blockIdx.x * SLC_TW + lo, t.rows, t.cols, replicate);
+    __syncthreads();
+
+    const int x = blockIdx.x * SLC_TW + threadIdx.x, y = blockIdx.y * SLC_TH + threadIdx.y;
+    t.inside = x < W && y < H;
+    t.pix = (size_t)y * W + x;
+    t.kmap = (size_t)t.b * K * t.plane + t.pix;
+    return t;
 }
 
 // Forward: one thread per output pixel (all channels of the launch), 32x8 pixels per block.
@@ -60,32 +97,23 @@ slc_forward(const scalar_t* __restrict__ frame, const scalar_t* __restrict__ kv,
     extern __shared__ float smem[];
     int* s_tap = reinterpret_cast<int*>(smem);          // [K] offsets - lo
     float* s_patch = smem + K;                          // [C][rows][cols]
-    const int rows = SLC_TH + span - 1, cols = SLC_TW + span - 1;
-    const int tid = threadIdx.y * SLC_TW + threadIdx.x;
-    const int b = blockIdx.z;
-    const size_t plane = (size_t)H * W;
-    for (int k = tid; k < K; k += SLC_TW * SLC_TH) s_tap[k] = offsets[k] - lo;
-    slc_load_patch(s_patch, frame + (size_t)b * C * plane, C, H, W, lo, span, replicate);
-    __syncthreads();
-
-    const int x = blockIdx.x * SLC_TW + threadIdx.x, y = blockIdx.y * SLC_TH + threadIdx.y;
-    if (x >= W || y >= H) return;  // no __syncthreads below
-    const size_t pix = (size_t)y * W + x;
-    const scalar_t* kv_p = kv + (size_t)b * K * plane + pix;
-    const scalar_t* kh_p = kh + (size_t)b * K * plane + pix;
+    const SlcTile t = slc_begin_tile<scalar_t, K>(s_tap, s_patch, frame, offsets, C, H, W, lo, span, replicate);
+    if (!t.inside) return;  // no __syncthreads below
+    const scalar_t* kv_p = kv + t.kmap;
+    const scalar_t* kh_p = kh + t.kmap;
 
     float khr[K];
 #pragma unroll
-    for (int j = 0; j < K; ++j) khr[j] = to_float(kh_p[j * plane]);
+    for (int j = 0; j < K; ++j) khr[j] = to_float(kh_p[j * t.plane]);
 
     float acc[SLC_CMAX] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int i = 0; i < K; ++i) {
-        const float kvi = to_float(kv_p[i * plane]);
+        const float kvi = to_float(kv_p[i * t.plane]);
         const int row = threadIdx.y + (DENSE ? i : s_tap[i]);
 #pragma unroll
         for (int c = 0; c < SLC_CMAX; ++c) {
             if (c < C) {
-                const float* prow = s_patch + ((size_t)c * rows + row) * cols + threadIdx.x;
+                const float* prow = s_patch + ((size_t)c * t.rows + row) * t.cols + threadIdx.x;
                 float hsum = 0.0f;
 #pragma unroll
                 for (int j = 0; j < K; ++j) hsum = fmaf(prow[DENSE ? j : s_tap[j]], khr[j], hsum);
@@ -95,7 +123,7 @@ slc_forward(const scalar_t* __restrict__ frame, const scalar_t* __restrict__ kv,
     }
 #pragma unroll
     for (int c = 0; c < SLC_CMAX; ++c)
-        if (c < C) out[((size_t)b * C + c) * plane + pix] = from_float<scalar_t>(acc[c]);
+        if (c < C) out[((size_t)t.b * C + c) * t.plane + t.pix] = from_float<scalar_t>(acc[c]);
 }
 
 // Forward, dense taps, two horizontally adjacent pixels per thread (64x8 pixels per block).
@@ -114,21 +142,10 @@ slc_forward_dense2(const scalar_t* __restrict__ frame, const scalar_t* __restric
     float* s_patch = reinterpret_cast<float*>(smem2);   // [C][rows][cols]
     const int rows = SLC_TH + K - 1;
     const int cols = (SLC_TW2 + K + 1) & ~1;            // >= SLC_TW2 + K, even
-    const int tid = threadIdx.y * SLC_TW + threadIdx.x;
     const int b = blockIdx.z;
     const size_t plane = (size_t)H * W;
-    {
-        const scalar_t* frame_b = frame + (size_t)b * C * plane;
-        const int oy = blockIdx.y * SLC_TH + lo, ox = blockIdx.x * SLC_TW2 + lo;
-        const int total = C * rows * cols;
-        for (int idx = tid; idx < total; idx += SLC_TW * SLC_TH) {
-            const int c = idx / (rows * cols);
-            const int rem = idx - c * rows * cols;
-            const int r = rem / cols;
-            const int q = rem - r * cols;
-            s_patch[idx] = slc_read(frame_b + c * plane, oy + r, ox + q, H, W, replicate);
-        }
-    }
+    slc_load_patch(s_patch, frame + (size_t)b * C * plane, C, H, W, blockIdx.y * SLC_TH + lo,
+                   blockIdx.x * SLC_TW2 + lo, rows, cols, replicate);
     __syncthreads();
 
     const int y = blockIdx.y * SLC_TH + threadIdx.y;
@@ -191,33 +208,25 @@ slc_backward_kernels(const scalar_t* __restrict__ grad_out, const scalar_t* __re
                      float* __restrict__ grad_kh, int C, int H, int W, int lo, int span,
                      int replicate, int accumulate) {
     extern __shared__ float smem[];
-    int* s_tap = reinterpret_cast<int*>(smem);
-    float* s_patch = smem + K;
-    const int rows = SLC_TH + span - 1, cols = SLC_TW + span - 1;
-    const int tid = threadIdx.y * SLC_TW + threadIdx.x;
-    const int b = blockIdx.z;
-    const size_t plane = (size_t)H * W;
-    for (int k = tid; k < K; k += SLC_TW * SLC_TH) s_tap[k] = offsets[k] - lo;
-    slc_load_patch(s_patch, frame + (size_t)b * C * plane, C, H, W, lo, span, replicate);
-    __syncthreads();
-
-    const int x = blockIdx.x * SLC_TW + threadIdx.x, y = blockIdx.y * SLC_TH + threadIdx.y;
-    if (x >= W || y >= H) return;
-    const size_t pix = (size_t)y * W + x;
-    const scalar_t* kv_p = kv + (size_t)b * K * plane + pix;
-    const scalar_t* kh_p = kh + (size_t)b * K * plane + pix;
+    int* s_tap = reinterpret_cast<int*>(smem);          // [K] offsets - lo
+    float* s_patch = smem + K;                          // [C][rows][cols]
+    const SlcTile t = slc_begin_tile<scalar_t, K>(s_tap, s_patch, frame, offsets, C, H, W, lo, span, replicate);
+    if (!t.inside) return;  // no __syncthreads below
+    const size_t plane = t.plane;                       // H * W
+    const scalar_t* kv_p = kv + t.kmap;
+    const scalar_t* kh_p = kh + t.kmap;
 
     float g[SLC_CMAX];
 #pragma unroll
     for (int c = 0; c < SLC_CMAX; ++c)
-        g[c] = c < C ? to_float(grad_out[((size_t)b * C + c) * plane + pix]) : 0.0f;
+        g[c] = c < C ? to_float(grad_out[((size_t)t.b * C + c) * plane + t.pix]) : 0.0f;
     float khr[K], gkh[K];
 #pragma unroll
     for (int j = 0; j < K; ++j) {
         khr[j] = to_float(kh_p[j * plane]);
         gkh[j] = 0.0f;
     }
-    float* gkv_p = grad_kv + (size_t)b * K * plane + pix;
+    float* gkv_p = grad_kv + t.kmap;
     for (int i = 0; i < K; ++i) {
         const float kvi = to_float(kv_p[i * plane]);
         const int row = threadIdx.y + (DENSE ? i : s_tap[i]);
@@ -228,13 +237,13 @@ slc_backward_kernels(const scalar_t* __restrict__ grad_out, const scalar_t* __re
             float gp = 0.0f;
 #pragma unroll
             for (int c = 0; c < SLC_CMAX; ++c)
-                if (c < C) gp = fmaf(g[c], s_patch[((size_t)c * rows + row) * cols + col], gp);
+                if (c < C) gp = fmaf(g[c], s_patch[((size_t)c * t.rows + row) * t.cols + col], gp);
             hsum = fmaf(gp, khr[j], hsum);
             gkh[j] = fmaf(kvi, gp, gkh[j]);
         }
         gkv_p[i * plane] = accumulate ? gkv_p[i * plane] + hsum : hsum;
     }
-    float* gkh_p = grad_kh + (size_t)b * K * plane + pix;
+    float* gkh_p = grad_kh + t.kmap;
 #pragma unroll
     for (int j = 0; j < K; ++j) gkh_p[j * plane] = accumulate ? gkh_p[j * plane] + gkh[j] : gkh[j];
 }

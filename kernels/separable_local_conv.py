@@ -279,22 +279,39 @@ def _frame_gradient(grad_out, padded, k_vertical, k_horizontal, offsets: tuple, 
     return _unpad_grad(grad_padded, p, padding)
 
 
-class _ReferenceFunction(torch.autograd.Function):
-    """Autograd wrapper of the PyTorch reference (backward by chunked recomputation)."""
+# ----------------------------------------------------------------------------------------------
+# autograd
+# ----------------------------------------------------------------------------------------------
+def _autograd_function(name: str, forward_fn, backward_fn, doc: str) -> type:
+    """A ``torch.autograd.Function`` subclass called ``name`` around one implementation of the op.
 
-    @staticmethod
+    ``forward(ctx, frame, k_vertical, k_horizontal, offsets, padding)`` saves the three tensors and
+    returns ``forward_fn`` of them; ``backward`` recomputes with ``backward_fn`` only the gradients
+    whose inputs need one (offsets and padding get None). Both implementations, the reference and
+    the CUDA kernels, take the same arguments, so one wrapper serves both.
+    """
+
     def forward(ctx, frame, k_vertical, k_horizontal, offsets, padding):
         ctx.save_for_backward(frame, k_vertical, k_horizontal)
         ctx.offsets, ctx.padding = offsets, padding
-        return reference_forward(frame, k_vertical, k_horizontal, offsets, padding)
+        return forward_fn(frame, k_vertical, k_horizontal, offsets, padding)
 
-    @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         frame, k_vertical, k_horizontal = ctx.saved_tensors
-        grads = reference_backward(grad_out, frame, k_vertical, k_horizontal, ctx.offsets,
-                                   ctx.padding, needs=tuple(ctx.needs_input_grad[:3]))
+        grads = backward_fn(grad_out, frame, k_vertical, k_horizontal, ctx.offsets, ctx.padding,
+                            needs=tuple(ctx.needs_input_grad[:3]))
         return (*grads, None, None)
+
+    namespace = {"__doc__": doc, "__module__": __name__,
+                 "forward": staticmethod(forward), "backward": staticmethod(backward)}
+    # the Function metaclass (not ``type``) builds the class, so the backward node is <name>Backward
+    return type(torch.autograd.Function)(name, (torch.autograd.Function,), namespace)
+
+
+_ReferenceFunction = _autograd_function(
+    "_ReferenceFunction", reference_forward, reference_backward,
+    "Autograd wrapper of the PyTorch reference (backward by chunked recomputation).")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -418,22 +435,9 @@ def cuda_backward(grad_out, frame, k_vertical, k_horizontal, offsets: tuple, pad
     return grad_frame, grad_kv, grad_kh
 
 
-class _CudaFunction(torch.autograd.Function):
-    """Autograd wrapper of the CuPy kernels in ``separable_local_conv.cu``."""
-
-    @staticmethod
-    def forward(ctx, frame, k_vertical, k_horizontal, offsets, padding):
-        ctx.save_for_backward(frame, k_vertical, k_horizontal)
-        ctx.offsets, ctx.padding = offsets, padding
-        return cuda_forward(frame, k_vertical, k_horizontal, offsets, padding)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):
-        frame, k_vertical, k_horizontal = ctx.saved_tensors
-        grads = cuda_backward(grad_out, frame, k_vertical, k_horizontal, ctx.offsets,
-                                         ctx.padding, needs=tuple(ctx.needs_input_grad[:3]))
-        return (*grads, None, None)
+_CudaFunction = _autograd_function(
+    "_CudaFunction", cuda_forward, cuda_backward,
+    "Autograd wrapper of the CuPy kernels in ``separable_local_conv.cu``.")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,10 +1,8 @@
 """GAN Interpolate: SepConv with adversarially trained (SepConv-GAN) weights, as one node."""
-import torch
-
-from ..vfi_core.weights import list_weights, load_weights
+from ..vfi_core.weights import list_weights
 from . import _comfy
 from ._widgets import TIMING_INPUT
-from .sepconv_nodes import DEVICES, FrameWeaveSepConvInterpolate
+from .sepconv_nodes import DEVICE_INPUT, FrameWeaveSepConvInterpolate, load_sepconv_weights
 
 NO_WEIGHTS = "(no SepConv-GAN weights installed)"
 
@@ -26,12 +24,7 @@ def load_gan_model(weights: str, fp16: bool = False, device: str = "auto"):
     if registry[weights].method != "sepconv-gan":
         raise ValueError(f"weights {weights!r} are plain SepConv ({registry[weights].method}); use SepConv "
                          "Interpolate for them, or choose SepConv-GAN weights")
-    dev = _comfy.torch_device() if device == "auto" else torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was chosen but CUDA is not available; use auto or cpu")
-    dtype = torch.float16 if fp16 and dev.type == "cuda" else torch.float32
-    with torch.inference_mode(False):
-        return load_weights(weights, _comfy.model_directories(), device=dev, dtype=dtype)
+    return load_sepconv_weights(weights, fp16, device)
 
 
 class FrameWeaveGANInterpolate:
@@ -44,7 +37,7 @@ class FrameWeaveGANInterpolate:
                     "weights": (gan_weight_names(), {"tooltip": "SepConv-GAN weights from weights/ or ComfyUI's "
                                                      "models/frameweave/ (manifest method 'sepconv-gan')"})}
         required.update({k: v for k, v in base["required"].items() if k not in ("frames", "model")})
-        required["device"] = (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's device"})
+        required["device"] = DEVICE_INPUT
         return {"required": required, "optional": {"timing": TIMING_INPUT}}
 
     RETURN_TYPES = FrameWeaveSepConvInterpolate.RETURN_TYPES

@@ -8,20 +8,13 @@ import torch
 from ..vfi_core.fourier_features import ENCODINGS
 from ..vfi_core.inr import ImplicitVideo, load_inr
 from ..vfi_core.neco import DEFAULT_CONFIG, FIT_DEFAULTS, fit_neco
-from ..vfi_core.plots import line_plot
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
-from ..vfi_core.validate import check_frames
 from . import _comfy
+from ._fit import (FRAMES_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input, check_fit_request,
+                   check_fit_timing, fit_limits, fit_title, lr_input, seed_input, time_budget_input,
+                   training_curve)
 
 INR_SUFFIX = ".safetensors"
-
-
-def training_curve(history, title: str) -> torch.Tensor:
-    """IMAGE [1,H,W,3]: train PSNR against step from a fit's history [(step, seconds, psnr), ...]."""
-    steps = [h[0] for h in history]
-    psnr = [h[2] if math.isfinite(h[2]) else float("nan") for h in history]
-    return line_plot({"train PSNR": psnr}, title=title, ylabel="PSNR (dB)", xlabel="step",
-                     x_values={"train PSNR": steps}, show_mean=False)
 
 
 def _check_model(model) -> ImplicitVideo:
@@ -30,7 +23,7 @@ def _check_model(model) -> ImplicitVideo:
     return model
 
 
-class FrameWeaveFitNeCo:
+class FrameWeaveFitNeCo(FitNode):
     """Fit NeCo (Fourier features + residual MLP) to a clip; render it with Render Frames."""
 
     @classmethod
@@ -38,12 +31,11 @@ class FrameWeaveFitNeCo:
         d = DEFAULT_CONFIG
         return {
             "required": {
-                "frames": ("IMAGE", {"tooltip": "the clip to fit (at least 2 frames)"}),
-                "steps": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "tooltip":
-                          "optimiser steps; 0 = run until the time budget is spent"}),
-                "time_budget_s": ("FLOAT", {"default": 300.0, "min": 0.0, "max": 1e6, "step": 1.0, "tooltip":
-                                  "stop after this many seconds (0 = no time limit, then steps must be > 0); "
-                                  "the fit also stops early when the train PSNR stops improving"}),
+                "frames": FRAMES_INPUT,
+                "steps": STEPS_INPUT,
+                "time_budget_s": time_budget_input("stop after this many seconds (0 = no time limit, then steps "
+                                                   "must be > 0); the fit also stops early when the train PSNR "
+                                                   "stops improving"),
                 "encoding": (list(ENCODINGS), {"default": d["encoding"], "tooltip":
                              "Fourier feature mapping: basic sin/cos(k·π·v), k=1..L; gaussian sin/cos(2π·B·v), "
                              "B ~ N(0, sigma²); none = raw coordinates"}),
@@ -58,48 +50,27 @@ class FrameWeaveFitNeCo:
                 "width": ("INT", {"default": d["width"], "min": 8, "max": 4096, "tooltip": "units per hidden layer"}),
                 "depth": ("INT", {"default": d["depth"], "min": 2, "max": 64, "tooltip":
                           "fully connected layers in total (skips re-inject the encoding before layers 2 and 5)"}),
-                "lr": ("FLOAT", {"default": FIT_DEFAULTS["lr"], "min": 1e-7, "max": 1.0, "step": 1e-5,
-                                 "round": False, "tooltip": "Adam learning rate"}),
+                "lr": lr_input(FIT_DEFAULTS["lr"], 1e-5, "Adam learning rate"),
                 "weight_decay": ("FLOAT", {"default": FIT_DEFAULTS["weight_decay"], "min": 0.0, "max": 1.0,
                                            "step": 1e-9, "round": False, "tooltip": "Adam weight decay"}),
-                "batch_size": ("INT", {"default": FIT_DEFAULTS["batch_size"], "min": 1, "max": 1 << 22, "tooltip":
-                               "random pixels per optimiser step"}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "tooltip":
-                         "initialisation, Gaussian frequencies and pixel sampling"}),
+                "batch_size": batch_size_input(FIT_DEFAULTS["batch_size"], "random pixels per optimiser step"),
+                "seed": seed_input("initialisation, Gaussian frequencies and pixel sampling"),
             },
-            "optional": {
-                "timing": ("FRAME_TIMING", {"tooltip": "the clip's timing (uneven GIF delays are honoured); "
-                                                       "without it the frames are evenly spaced"}),
-            },
+            "optional": {"timing": TIMING_INPUT},
         }
 
-    RETURN_TYPES = ("INR_MODEL", "IMAGE")
-    RETURN_NAMES = ("model", "training_curve")
-    FUNCTION = "fit"
-    CATEGORY = f"{_comfy.CATEGORY}/implicit"
     DESCRIPTION = ("NeCo: fit a coordinate network f(x, y, t) -> RGB to this clip (no training set), then render "
                    "any time with Render Frames. Returns the model with the best train PSNR and its training curve.")
 
     def fit(self, frames, steps=0, time_budget_s=300.0, encoding="basic", L=10, sigma=10.0, width=256, depth=8, time_L=-1,
             lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None):
-        frames = check_frames(frames, min_count=2, name="Fit NeCo: frames")
-        steps, budget = int(steps), float(time_budget_s)
-        if steps <= 0 and budget <= 0:
-            raise ValueError("Fit NeCo: set steps > 0 or a time budget > 0 seconds (both are 0)")
-        if timing is not None and len(timing) != frames.shape[0]:
-            raise ValueError(f"Fit NeCo: the timing has {len(timing)} timestamps but {frames.shape[0]} frames "
-                             "arrived; connect the FRAME_TIMING that belongs to these frames")
+        frames, steps, budget = check_fit_request("Fit NeCo", frames, steps, time_budget_s)
+        check_fit_timing("Fit NeCo", frames, timing)
         config = {"encoding": encoding, "L": int(L), "sigma": float(sigma), "width": int(width),
                   "depth": int(depth), "seed": int(seed), "time_L": int(time_L)}
-        progress = _comfy.Progress(steps if steps > 0 else 1000)
-        result = fit_neco(frames, timing, config=config, steps=steps if steps > 0 else None,
-                          time_budget_s=budget if budget > 0 else None, progress=progress,
-                          device=_comfy.torch_device(), lr=float(lr), weight_decay=float(weight_decay),
-                          batch_size=int(batch_size), seed=int(seed))
-        model = result.model.cpu()
-        title = (f"NeCo fit: best {result.best_psnr:.2f} dB at step {result.best_step} "
-                 f"({result.steps} steps, {result.seconds:.0f} s, stopped: {result.stopped_because})")
-        return model, training_curve(result.history, title)
+        result = fit_neco(frames, timing, config=config, lr=float(lr), weight_decay=float(weight_decay),
+                          batch_size=int(batch_size), seed=int(seed), **fit_limits(steps, budget))
+        return result.model.cpu(), training_curve(result.history, fit_title("NeCo", result))
 
 
 def absolute_render_times(text: str) -> list:

@@ -9,11 +9,25 @@ from . import _comfy
 from ._widgets import TIMING_INPUT, output_timing
 
 DEVICES = ("auto", "cpu", "cuda")
+DEVICE_INPUT = (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's device"})
 
 
 def _weight_names() -> list:
     names = list(list_weights(_comfy.model_directories()))
     return names or ["(no weights installed)"]
+
+
+def load_sepconv_weights(weights: str, fp16: bool = False, device: str = "auto"):
+    """SepConvNet (eval) from the named weight file on ``device`` ("auto" = ComfyUI's device);
+    float16 when ``fp16`` and the device is CUDA, else float32. ValueError when CUDA is chosen
+    but not available. Loaded outside inference mode (ComfyUI runs nodes inside it), so the
+    weights are ordinary tensors, not inference tensors."""
+    dev = _comfy.torch_device() if device == "auto" else torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was chosen but CUDA is not available; use auto or cpu")
+    dtype = torch.float16 if fp16 and dev.type == "cuda" else torch.float32
+    with torch.inference_mode(False):
+        return load_weights(weights, _comfy.model_directories(), device=dev, dtype=dtype)
 
 
 class FrameWeaveLoadSepConv:
@@ -27,7 +41,7 @@ class FrameWeaveLoadSepConv:
                                               "or ComfyUI's models/frameweave/ folder"}),
                 "fp16": ("BOOLEAN", {"default": False, "tooltip": "store the network in float16 (CUDA only; "
                                      "on CPU it stays float32)"}),
-                "device": (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's device"}),
+                "device": DEVICE_INPUT,
             }
         }
 
@@ -42,13 +56,7 @@ class FrameWeaveLoadSepConv:
         if weights == "(no weights installed)":
             raise ValueError("no SepConv weights installed: put a .safetensors file into ComfyUI's "
                              "models/frameweave/ folder")
-        dev = _comfy.torch_device() if device == "auto" else torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was chosen but CUDA is not available; use auto or cpu")
-        dtype = torch.float16 if fp16 and dev.type == "cuda" else torch.float32
-        with torch.inference_mode(False):
-            model = load_weights(weights, _comfy.model_directories(), device=dev, dtype=dtype)
-        return (model,)
+        return (load_sepconv_weights(weights, fp16, device),)
 
 
 class FrameWeaveSepConvInterpolate:

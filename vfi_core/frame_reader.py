@@ -496,6 +496,18 @@ def _selected(source: _Source, start, stop, step, max_frames, want_end: bool):
     return source.end
 
 
+class _Selection:
+    """The chosen frames of a source, iterable once as ``(index, timestamp, uint8 frame)``; when the
+    iteration is over, ``end`` is the time where the selection ends (``_selected`` with want_end)."""
+
+    def __init__(self, source: _Source, start, stop, step, max_frames):
+        self._args = (source, start, stop, step, max_frames)
+        self.end = None
+
+    def __iter__(self):
+        self.end = yield from _selected(*self._args, want_end=True)
+
+
 def iter_frames(path, start: int = 0, stop: int | None = None, step: int = 1, max_frames: int | None = None,
                 fps: float | None = None):
     """Decode lazily: an iterator of ``(uint8 [H,W,3], timestamp_seconds)`` for frames
@@ -546,13 +558,8 @@ def read_frames(path, start: int = 0, stop: int | None = None, step: int = 1, ma
     """
     source = open_source(path, fps)
     arrays, stamps, indices = [], [], []
-    gen = _selected(source, start, stop, step, max_frames, want_end=True)
-    while True:
-        try:
-            index, ts, arr = next(gen)
-        except StopIteration as stop_it:
-            end = stop_it.value
-            break
+    selection = _Selection(source, start, stop, step, max_frames)
+    for index, ts, arr in selection:
         if arrays:
             _check_same_size(source, arr, index, arrays[0], indices[0])
         arrays.append(arr)
@@ -560,7 +567,7 @@ def read_frames(path, start: int = 0, stop: int | None = None, step: int = 1, ma
         indices.append(index)
     if not arrays:
         raise _no_frames(source, start, stop, step)
-    return _to_clip(source, arrays, stamps, indices, end)
+    return _to_clip(source, arrays, stamps, indices, selection.end)
 
 
 def read_chunks(path, chunk_frames: int, start: int = 0, stop: int | None = None, step: int = 1,
@@ -575,13 +582,8 @@ def read_chunks(path, chunk_frames: int, start: int = 0, stop: int | None = None
 
     def chunks():
         arrays, stamps, indices, first = [], [], [], None
-        gen = _selected(source, start, stop, step, None, want_end=True)
-        while True:
-            try:
-                index, ts, arr = next(gen)
-            except StopIteration as stop_it:
-                end = stop_it.value
-                break
+        selection = _Selection(source, start, stop, step, None)
+        for index, ts, arr in selection:
             if first is None:
                 first = (arr, index)
             _check_same_size(source, arr, index, *first)
@@ -594,7 +596,7 @@ def read_chunks(path, chunk_frames: int, start: int = 0, stop: int | None = None
         if first is None:
             raise _no_frames(source, start, stop, step)
         if arrays:
-            yield _to_clip(source, arrays, stamps, indices, end)
+            yield _to_clip(source, arrays, stamps, indices, selection.end)
 
     return chunks()
 
