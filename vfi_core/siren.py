@@ -14,6 +14,19 @@ output) W_k ~ U(-√(6/n)/ω0, √(6/n)/ω0), so that ω0·W_k ~ U(±√(6/n)) k
 every sine layer standard-normal-like; biases keep PyTorch's default U(-1/√n, 1/√n). The network
 works in SIREN's [-1,1] colour range; the output map 1/2 + 1/2·(·) gives RGB in 0..1.
 
+Time scale (``time_scale``, our addition): the time input is multiplied by s before the first
+layer, h_0 = (2x-1, 2y-1, s·(2t-1)). At initialisation the first layer's time frequencies are at
+most ω0·s/n (n = 3 inputs) radians per unit of h_0, and consecutive frames of a T-frame clip lie
+2/(T-1) apart, so the largest phase step between frames is
+
+    φ = 2·ω0·s / (3·(T-1)).                                                   (time phase)
+
+With the paper's s = 1, ω0 = 25 and 5 frames, φ ≈ 4.2 rad > π: above the frames' Nyquist rate,
+the network can pass through every frame and oscillate between them (as NeCo's uncapped time
+frequencies do, see ``fourier_features``). ``time_scale = -1`` (auto, the default) picks
+s = min(1, 3·TIME_PHASE·(T-1) / (2·ω0)), i.e. φ ≤ TIME_PHASE; clips of about 30 frames or more
+keep the paper's s = 1; ``time_scale = 1`` is the paper's network exactly.
+
 Paper settings: depth 6, width 720, ω0 = 25, λ = 0.12, Adam with a cosine schedule, max lr 3.6e-5.
 They are the defaults here except λ (0.9, measured: see LAMBDA_OBS and docs/siren_of.md).
 The loss (``vfi_core.flow_constraint``): L = λ·L_obs + (1-λ)·L_of.
@@ -25,17 +38,33 @@ import torch
 from .inr import ImplicitVideo, register_inr
 
 PAPER_CONFIG = {"width": 720, "depth": 6, "omega0": 25.0}
+CONFIG_KEYS = (*PAPER_CONFIG, "time_scale")  # the model's options (``seed`` comes from the fit's seed)
+TIME_PHASE = 1.0   # auto time scale: largest initial phase step between frames (rad), eq. (time phase)
+
+
+def resolve_time_scale(time_scale: float, omega0: float, frame_count: int) -> float:
+    """The time input's scale s: ``time_scale`` itself when > 0, else (auto, -1) the largest
+    s <= 1 whose initial phase step between frames is at most TIME_PHASE (eq. time phase)."""
+    time_scale = float(time_scale)
+    if time_scale > 0 and math.isfinite(time_scale):
+        return time_scale
+    if time_scale != -1:
+        raise ValueError(f"SIREN time_scale must be > 0, or -1 for auto, got {time_scale}")
+    intervals = max(int(frame_count) - 1, 1)
+    return min(1.0, 3.0 * TIME_PHASE * intervals / (2.0 * float(omega0)))
 
 
 @register_inr
 class SirenVideo(ImplicitVideo):
     """SIREN f(x, y, t) -> RGB. ``config``: width (units per sine layer), depth (linear layers in
-    total, >= 2: depth-1 sine layers + a linear output), omega0, seed (initialisation)."""
+    total, >= 2: depth-1 sine layers + a linear output), omega0, seed (initialisation),
+    time_scale (s of the time input; -1 = auto, resolved and stored at construction from the
+    training frame count, see the module docstring)."""
 
     kind = "siren-of"
 
     def __init__(self, height: int, width: int, timing, config: dict | None = None):
-        cfg = dict(PAPER_CONFIG)
+        cfg = dict(PAPER_CONFIG, time_scale=-1.0)
         cfg.update(config or {})
         hidden, depth, omega0 = int(cfg["width"]), int(cfg["depth"]), float(cfg["omega0"])
         if hidden < 1:
@@ -44,9 +73,11 @@ class SirenVideo(ImplicitVideo):
             raise ValueError(f"SIREN depth must be >= 2 (one sine layer and the output layer), got {depth}")
         if not (math.isfinite(omega0) and omega0 > 0):
             raise ValueError(f"SIREN omega0 must be a positive number, got {cfg['omega0']}")
-        cfg.update(width=hidden, depth=depth, omega0=omega0)
+        time_scale = resolve_time_scale(cfg["time_scale"], omega0, len(timing))
+        cfg.update(width=hidden, depth=depth, omega0=omega0, time_scale=time_scale)
         super().__init__(height, width, timing, cfg)
         self.omega0 = omega0
+        self.register_buffer("input_scale", torch.tensor([1.0, 1.0, time_scale]), persistent=False)
         dims = [3] + [hidden] * (depth - 1)
         self.sines = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.out = torch.nn.Linear(hidden, 3)
@@ -65,7 +96,7 @@ class SirenVideo(ImplicitVideo):
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """coords [N,3] (x, y, t) in [0,1] -> RGB [N,3] (not clamped)."""
-        h = coords * 2.0 - 1.0                                   # [N,3] in SIREN's [-1,1]
+        h = (coords * 2.0 - 1.0) * self.input_scale.to(coords.dtype)  # [N,3]: x, y in [-1,1], t in [-s,s]
         for layer in self.sines:
             h = torch.sin(self.omega0 * layer(h))                # [N,width]
         return 0.5 + 0.5 * self.out(h)                           # [N,3]
@@ -103,7 +134,7 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
         pixels); None computes OpenCV DIS flow both ways with ``flow_preset``. Not needed for λ = 1.
     timing: the frames' FRAME_TIMING (default evenly spaced); velocities use its intervals.
     lambda_obs: λ in [0, 1]; 1 = plain SIREN fit without the flow term.
-    config: SirenVideo config (width, depth, omega0, seed).
+    config: SirenVideo config (width, depth, omega0, time_scale, seed).
     fit_options: ``inr_fit.fit_implicit_video`` options (batch_size, lr, lr_schedule, seed, ...).
     Returns ``inr_fit.FitResult`` with an extra ``terms`` list [(step, L_obs, L_of or None)];
     the model's ``fit_report`` gets lambda_obs, the flow's source and the same terms.
@@ -165,7 +196,7 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
     [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
     each fraction of every interval (times from ``timing``, so uneven GIF delays are honoured).
 
-    ``options``: config keys (width, depth, omega0), lambda_obs, flow (FLOW or tensor), flow_preset,
+    ``options``: config keys (width, depth, omega0, time_scale), lambda_obs, flow (FLOW or tensor), flow_preset,
     fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``. Without steps
     or a time budget the fit runs for METHOD_TIME_BUDGET_S seconds.
     """
@@ -175,7 +206,7 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
 
     frames = check_frames(frames, min_count=2)
     config = dict(options.pop("config", None) or {})
-    config.update({k: options.pop(k) for k in list(options) if k in PAPER_CONFIG})
+    config.update({k: options.pop(k) for k in list(options) if k in CONFIG_KEYS})
     if timing is None:
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
     if options.get("steps") is None and options.get("time_budget_s") is None:
