@@ -55,6 +55,10 @@ class FrameWeaveFitSIRENOF(FitNode):
                 "seed": seed_input("initialisation and pixel sampling"),
                 "flow_preset": (list(FLOW_PRESETS), {"default": "medium", "tooltip":
                                 "OpenCV DIS preset for the flow computed here when no FLOW is connected"}),
+                "time_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.01, "tooltip":
+                               "scale s of the time input (t -> s·t before the first sine layer); -1 = auto: "
+                               "the largest s <= 1 that starts the network below the frames' Nyquist rate "
+                               "in time, so it does not oscillate between frames (short clips); 1 = the paper"}),
             },
             "optional": {
                 "flow": ("FLOW", {"tooltip": "optical flow of these frames (Optical Flow node); computed with "
@@ -68,12 +72,13 @@ class FrameWeaveFitSIRENOF(FitNode):
 
     def fit(self, frames, lambda_obs=LAMBDA_OBS, omega0=25.0, width=720, depth=6, steps=0, time_budget_s=300.0,
             lr=FIT_DEFAULTS["lr"], batch_size=FIT_DEFAULTS["batch_size"], seed=0, flow_preset="medium",
-            flow=None, timing=None):
+            time_scale=-1.0, flow=None, timing=None):
         frames, steps, budget = check_fit_request("Fit SIREN-OF", frames, steps, time_budget_s)
         if flow_preset not in FLOW_PRESETS:
             raise ValueError(f"Fit SIREN-OF: unknown flow_preset {flow_preset!r}; choose one of {FLOW_PRESETS}")
         check_fit_timing("Fit SIREN-OF", frames, timing)
-        config = {"width": int(width), "depth": int(depth), "omega0": float(omega0), "seed": int(seed)}
+        config = {"width": int(width), "depth": int(depth), "omega0": float(omega0), "seed": int(seed),
+                  "time_scale": float(time_scale)}
         limits = fit_limits(steps, budget)
         try:
             result = fit_siren_of(frames, flow, timing, lambda_obs=float(lambda_obs), config=config,

@@ -180,6 +180,7 @@ def test_node_under_inference_mode_and_render(make_clip):
         frames, out_timing = FrameWeaveRenderFrames().render(model, multiplier=2)
     assert isinstance(model, SirenVideo) and model.timing == timing
     assert model.fit_report["steps"] == 20 and model.fit_report["flow"] == "dis:ultrafast"
+    assert 0 < model.config["time_scale"] < 1                   # auto for 3 frames
     assert curve.ndim == 4 and curve.shape[0] == 1 and curve.shape[-1] == 3
     assert frames.shape == (5, 12, 16, 3) and len(out_timing) == 5
     assert frames.min() >= 0 and frames.max() <= 1
@@ -197,6 +198,7 @@ def test_node_computes_flow_when_absent(make_clip):
     ({"flow": torch.zeros(2, 12, 15, 2)}, "Fit SIREN-OF: flow does not fit"),
     ({"steps": 0, "time_budget_s": 0.0}, "steps > 0 or a time budget"),
     ({"flow_preset": "slow"}, "flow_preset"),
+    ({"time_scale": 0.0}, "Fit SIREN-OF: SIREN time_scale must be > 0"),
     ({"timing": FrameTiming.from_fps(2, 10.0)}, "timing"),
 ])
 def test_node_exception(make_clip, kwargs, match):

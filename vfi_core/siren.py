@@ -24,8 +24,9 @@ most ω0·s/n (n = 3 inputs) radians per unit of h_0, and consecutive frames of 
 With the paper's s = 1, ω0 = 25 and 5 frames, φ ≈ 4.2 rad > π: above the frames' Nyquist rate,
 the network can pass through every frame and oscillate between them (as NeCo's uncapped time
 frequencies do, see ``fourier_features``). ``time_scale = -1`` (auto, the default) picks
-s = min(1, 3·TIME_PHASE·(T-1) / (2·ω0)), i.e. φ ≤ TIME_PHASE; clips of about 30 frames or more
-keep the paper's s = 1; ``time_scale = 1`` is the paper's network exactly.
+s = min(1, 3·TIME_PHASE·(T-1) / (2·ω0)), i.e. φ ≤ TIME_PHASE; clips of 29 frames or more
+keep the paper's s = 1; ``time_scale = 1`` is the paper's network exactly. TIME_PHASE = 0.6 rad was
+chosen on a dev clip (docs/siren_of.md): 0.3-0.6 rad rebuilt dropped frames 15 dB better than s = 1.
 
 Paper settings: depth 6, width 720, ω0 = 25, λ = 0.12, Adam with a cosine schedule, max lr 3.6e-5.
 They are the defaults here except λ (0.9, measured: see LAMBDA_OBS and docs/siren_of.md).
@@ -39,7 +40,7 @@ from .inr import ImplicitVideo, register_inr
 
 PAPER_CONFIG = {"width": 720, "depth": 6, "omega0": 25.0}
 CONFIG_KEYS = (*PAPER_CONFIG, "time_scale")  # the model's options (``seed`` comes from the fit's seed)
-TIME_PHASE = 1.0   # auto time scale: largest initial phase step between frames (rad), eq. (time phase)
+TIME_PHASE = 0.6   # auto time scale: largest initial phase step between frames (rad), eq. (time phase)
 
 
 def resolve_time_scale(time_scale: float, omega0: float, frame_count: int) -> float:
