@@ -100,6 +100,39 @@ def test_config_exceptions(tmp_path):
         T.TrainConfig(batch=0)
     with pytest.raises(ValueError, match="no training data"):
         T.build_source(T.TrainConfig(data=[]), reach=5)
+    with pytest.raises(ValueError, match="static_fraction"):
+        T.TrainConfig(static_fraction=1.5)
+
+
+def test_init_from_weights_file(tmp_path, source):
+    """--init: the run starts from given weights (architecture included), not the linear blend."""
+    from frameweave.vfi_core.sepconv import SepConvNet
+    from frameweave.vfi_core.weights import save_weights
+
+    torch.manual_seed(4)
+    start = SepConvNet(kernel_size=5, channels=[4, 4, 8, 8, 8])
+    (path,) = save_weights(start, tmp_path / "start.safetensors")
+    trainer = T.SepConvTrainer(config(init=str(path), kernel_size=7), source=source)
+    assert trainer.config.generator_architecture == start.architecture()
+    for k, v in start.state_dict().items():
+        assert torch.equal(trainer.model.state_dict()[k], v), k
+    (tmp_path / "run").mkdir()
+    trainer.run(1, tmp_path / "run", log=lambda s: None)          # trains, and resumes without the file
+    path.unlink()
+    resumed = T.train(config(init=str(path), steps=2), tmp_path / "run", resume=True, log=lambda s: None)
+    assert resumed.step == 2 and resumed.model.architecture() == start.architecture()
+
+
+def test_resume_of_a_run_from_before_static_fraction(tmp_path, source):
+    """A checkpoint whose config has no static_fraction resumes with 0 (its motion-only data)."""
+    trainer = T.SepConvTrainer(config(checkpoint_every=1), source=source)
+    trainer.run(1, tmp_path, log=lambda s: None)
+    ckpt = T.latest_checkpoint(tmp_path)
+    state = json.loads(ckpt.read_text())
+    del state["config"]["static_fraction"]
+    ckpt.write_text(json.dumps(state))
+    resumed = T.train(config(steps=1), tmp_path, resume=True, log=lambda s: None)
+    assert resumed.config.static_fraction == 0.0
 
 
 def test_cli_train_resume_export(tmp_path, capsys):

@@ -152,3 +152,39 @@ def test_load_triplet_folder(tmp_path, make_clip):
 def test_dev_triplets_readable(dev_data):
     out = load_triplet_folder(dev_data / "triplets" / "ucf101_adacof", limit=2)
     assert len(out) == 2 and out[0][1].shape == (240, 320, 3)
+
+
+def test_static_fraction_one_renders_still_frames(photos):
+    """static_fraction = 1: no layer moves and the camera stands still, so I0 = I_0.5 = I1 exactly."""
+    synth = SyntheticTriplets((48, 64), max_disp=6, photos=photos, static_fraction=1.0)
+    f0, gt, f1 = synth.sample(np.random.default_rng(5))
+    np.testing.assert_array_equal(f0, gt)
+    np.testing.assert_array_equal(f1, gt)
+    source = SyntheticSource((32, 32), reach=8, max_shift=2, photos=photos, static_fraction=1.0)
+    for seed in range(3):
+        f0, gt, f1 = source.sample(np.random.default_rng(seed))
+        np.testing.assert_array_equal(f0, gt)
+        np.testing.assert_array_equal(f1, gt)
+    assert "1 static" in source.describe()
+
+
+def test_static_fraction_mixes_still_and_moving_samples(photos):
+    source = SyntheticSource((32, 32), reach=8, max_shift=2, photos=photos, static_fraction=0.5)
+    still = [np.array_equal(a, c) for a, _, c in (source.sample(np.random.default_rng(s)) for s in range(24))]
+    assert 2 <= sum(still) <= 22                 # some frames pairs identical, most not
+
+
+def test_static_fraction_zero_keeps_the_motion_only_stream(photos):
+    """0 draws no extra random numbers: the same triplets and generator state as the default."""
+    a_rng, b_rng = np.random.default_rng(9), np.random.default_rng(9)
+    a = SyntheticTriplets((32, 32), max_disp=4, photos=photos).sample(a_rng)
+    b = SyntheticTriplets((32, 32), max_disp=4, photos=photos, static_fraction=0.0).sample(b_rng)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert a_rng.random() == b_rng.random()
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_exception_static_fraction(photos, bad):
+    with pytest.raises(ValueError, match="static_fraction"):
+        SyntheticTriplets((32, 32), photos=photos, static_fraction=bad)

@@ -65,8 +65,6 @@ class GANConfig(TrainConfig):
     lambda_decay: int = 2000
     perceptual: str = ""             # VGG-19 file (torchvision layout) | "random[:seed]" | "" = off
     luminance: float = 0.0           # weight of the luminance L2 term (0 = off)
-    init: str = ""                   # generator start: weights name / .safetensors / run dir / ckpt json
-    generator_architecture: dict = None  # set from ``init`` at the start of a run (resume needs no init file)
     max_offset: int = 12             # random offset 0..max_offset px between I0 and I1
     resize_min: float = 0.6
     resize_max: float = 1.0
@@ -139,7 +137,8 @@ class Seed3Source:
     motion is limited so that rendered motion + offset/2 stays within the kernel's ``reach``.
     User folders are read with ``triplet_data.FolderTriplets`` (shot-cut and static rejection)."""
 
-    def __init__(self, data, crop: int = 160, reach: int = 25, max_offset: int = 12, scale_range=(0.6, 1.0)):
+    def __init__(self, data, crop: int = 160, reach: int = 25, max_offset: int = 12, scale_range=(0.6, 1.0),
+                 static_fraction: float = 0.0):
         self.crop, self.scale_range = int(crop), (float(scale_range[0]), float(scale_range[1]))
         self.max_offset = int(min(max_offset, 2 * (reach // 2)))       # offset/2 alone within reach
         half = self.max_offset // 2
@@ -148,7 +147,8 @@ class Seed3Source:
         if any(str(d) == "synthetic" for d in data):
             from .synthetic_motion import SyntheticTriplets
             side = int(math.ceil((self.crop + 2 * half) / self.scale_range[0])) + 2
-            self.synth = SyntheticTriplets((side, side), max_disp=max(1.0, reach - 1.5 * half))
+            self.synth = SyntheticTriplets((side, side), max_disp=max(1.0, reach - 1.5 * half),
+                                           static_fraction=static_fraction)
         if paths:
             from .triplet_data import FolderTriplets
             self.folders = FolderTriplets(paths, crop=(self.crop + 2 * half, self.crop + 2 * half), max_shift=0)
@@ -183,23 +183,6 @@ class _Deferred:
         raise RuntimeError("data source not set")
 
 
-# --- generator initialisation ----------------------------------------------------------------------
-def generator_state(init) -> tuple:
-    """(architecture, state dict) of a generator to start from: a registry name, a weights file,
-    a run directory (newest checkpoint) or a ckpt-*.json."""
-    p = Path(str(init))
-    if p.is_dir() or p.suffix == ".json":
-        ckpt = latest_checkpoint(p) if p.is_dir() else p
-        if ckpt is None or not ckpt.exists():
-            raise ValueError(f"no checkpoint found in {p}")
-        state, tensors = read_checkpoint(ckpt)
-        prefix = "module.generator."
-        return state["architecture"], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    from .weights import load_state, resolve
-    info = resolve(init)
-    return load_state(info)
-
-
 # --- trainer ----------------------------------------------------------------------------------------
 class GANTrainer(SepConvTrainer):
     """SepConvTrainer + discriminator, its Adam, and the adversarial/perceptual generator loss."""
@@ -209,18 +192,7 @@ class GANTrainer(SepConvTrainer):
         be loaded: the generator is then only built with ``config.generator_architecture``)."""
         if not isinstance(config, GANConfig):
             raise ValueError("GANTrainer needs a GANConfig")
-        init_sd = None
-        if config.init and load_init:                       # architecture comes from the start weights
-            config.generator_architecture, init_sd = generator_state(config.init)
-        super().__init__(config, source=_Deferred())
-        if config.generator_architecture is not None:
-            from .sepconv import SepConvNet
-            model = SepConvNet.from_architecture(config.generator_architecture)
-            if init_sd is not None:
-                from .weights import check_state_dict
-                check_state_dict(model, init_sd, source=f"start weights {config.init!r}")
-                model.load_state_dict({k: v.float() for k, v in init_sd.items()})
-            self.modules["generator"] = model.to(self.device)
+        super().__init__(config, source=_Deferred(), load_init=load_init)
         g = self.model
         self.optimizers["generator"] = torch.optim.Adam(g.parameters(), lr=config.lr,
                                                         betas=(config.g_beta1, config.beta2))
@@ -230,7 +202,7 @@ class GANTrainer(SepConvTrainer):
                                                             betas=(config.d_beta1, config.beta2))
         if source is None:
             source = Seed3Source(config.data, config.crop, g.reach(), config.max_offset,
-                                 (config.resize_min, config.resize_max))
+                                 (config.resize_min, config.resize_max), config.static_fraction)
         self.stream = TripletStream(source, config.batch, seed=config.seed)
         self.features = None
         if config.perceptual:
@@ -311,6 +283,7 @@ def train(config: GANConfig, run_dir, resume: bool = False, log=print) -> GANTra
                              "start a new --out and pass that run as --init")
         for key in ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device"):
             saved[key] = getattr(config, key)
+        saved.setdefault("static_fraction", 0.0)        # runs from before the option: motion only
         config = GANConfig.from_dict(saved)
     elif latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -394,7 +367,6 @@ def parser() -> argparse.ArgumentParser:
                         "'random[:SEED]' uses a fixed random VGG-19 (weak prior)")
     g.add_argument("--luminance", type=float, nargs="?", const=1.0, default=0.0, metavar="W",
                    help="add W·L2 on luma Y = 0.299R + 0.587G + 0.114B (W = 1 when given bare)")
-    g.add_argument("--init", default="", help="generator start: weights name/file, run dir or ckpt-*.json")
     g.add_argument("--max-offset", type=int, default=d.max_offset, help="random I0/I1 offset 0..N px")
     g.add_argument("--resize-min", type=float, default=d.resize_min)
     g.add_argument("--resize-max", type=float, default=d.resize_max)
@@ -415,7 +387,8 @@ def config_from_args(a) -> GANConfig:
                      d_beta1=a.d_beta1, beta2=a.beta2, critic_steps=a.critic_steps, gp_weight=a.gp_weight,
                      lambda_start=a.lambda_start, lambda_end=a.lambda_end, lambda_hold=a.lambda_hold,
                      lambda_decay=a.lambda_decay, perceptual=a.perceptual, luminance=a.luminance, init=a.init,
-                     max_offset=a.max_offset, resize_min=a.resize_min, resize_max=a.resize_max)
+                     static_fraction=a.static_fraction, max_offset=a.max_offset, resize_min=a.resize_min,
+                     resize_max=a.resize_max)
 
 
 def main(argv=None) -> int:

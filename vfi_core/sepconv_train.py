@@ -58,6 +58,11 @@ class TrainConfig:
     log_every: int = 10
     amp: bool = True
     device: str = "auto"
+    # synthetic data: probability that a layer (and, for the background, the whole I0/I1 offset)
+    # does not move — real footage is full of static areas that pure-motion data never shows
+    static_fraction: float = 0.25
+    init: str = ""                   # generator start: weights name / .safetensors / run dir / ckpt json
+    generator_architecture: dict = None  # set from ``init`` at the start of a run (resume needs no init file)
 
     def __post_init__(self):
         if self.loss not in ("l1", "l2"):
@@ -69,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"crop must be a multiple of 32 (the network's pooling), got {self.crop}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= float(self.static_fraction) <= 1.0:
+            raise ValueError(f"static_fraction must lie in [0, 1], got {self.static_fraction}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -103,7 +110,8 @@ def build_source(config: TrainConfig, reach: int):
     sources, paths = [], []
     for item in config.data:
         if str(item) == "synthetic":
-            sources.append(SyntheticSource(crop, reach=reach, max_shift=config.max_shift))
+            sources.append(SyntheticSource(crop, reach=reach, max_shift=config.max_shift,
+                                           static_fraction=config.static_fraction))
         else:
             paths.append(item)
     if paths:
@@ -113,14 +121,48 @@ def build_source(config: TrainConfig, reach: int):
     return sources[0] if len(sources) == 1 else MixedSource(sources)
 
 
+def generator_state(init) -> tuple:
+    """(architecture, state dict) of a generator to start from: a registry name, a weights file,
+    a run directory (newest checkpoint) or a ckpt-*.json."""
+    p = Path(str(init))
+    if p.is_dir() or p.suffix == ".json":
+        ckpt = latest_checkpoint(p) if p.is_dir() else p
+        if ckpt is None or not ckpt.exists():
+            raise ValueError(f"no checkpoint found in {p}")
+        state, tensors = read_checkpoint(ckpt)
+        prefix = "module.generator."
+        return state["architecture"], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    from .weights import load_state, resolve  # noqa: PLC0415  (weights imports this module)
+    return load_state(resolve(init))
+
+
+def build_generator(config: TrainConfig, load_init: bool = True) -> SepConvNet:
+    """The run's SepConvNet: from ``config.init`` (its architecture, and its weights when
+    ``load_init``), from ``config.generator_architecture`` (a resumed run), or new from the
+    config's kernel size / width / dilation, initialised as the linear blend."""
+    init_sd = None
+    if config.init and load_init:                       # architecture comes from the start weights
+        config.generator_architecture, init_sd = generator_state(config.init)
+    if config.generator_architecture is None:
+        return SepConvNet(config.kernel_size, config.width, dilation=config.dilation).init_as_blend()
+    model = SepConvNet.from_architecture(config.generator_architecture)
+    if init_sd is not None:
+        from .weights import check_state_dict  # noqa: PLC0415
+        check_state_dict(model, init_sd, source=f"start weights {config.init!r}")
+        model.load_state_dict({k: v.float() for k, v in init_sd.items()})
+    return model
+
+
 class SepConvTrainer:
     """One training run: model(s), optimizer(s), data stream, step counter (see module docstring)."""
 
-    def __init__(self, config: TrainConfig, source=None):
+    def __init__(self, config: TrainConfig, source=None, load_init: bool = True):
+        """``load_init``: read the start weights ``config.init`` (False when a checkpoint is about to
+        be loaded: the generator is then only built with ``config.generator_architecture``)."""
         self.config = config
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        model = SepConvNet(config.kernel_size, config.width, dilation=config.dilation).init_as_blend()
+        model = build_generator(config, load_init)
         self.modules = {"generator": model.to(self.device)}
         self.optimizers = {"generator": torch.optim.Adam(model.parameters(), lr=config.lr)}
         self.stream = TripletStream(source if source is not None else build_source(config, model.reach()),
@@ -356,10 +398,11 @@ def train(config: TrainConfig, run_dir, resume: bool = False, log=print) -> SepC
         # the run's definition comes from the checkpoint; only the length and bookkeeping may change
         for key in ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device"):
             saved[key] = getattr(config, key)
+        saved.setdefault("static_fraction", 0.0)        # runs from before the option: motion only
         config = TrainConfig.from_dict(saved)
     elif not resume and latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    trainer = SepConvTrainer(config)
+    trainer = SepConvTrainer(config, load_init=ckpt is None)
     if ckpt is not None:
         load_checkpoint(trainer, ckpt)
         log(json.dumps({"resumed_from": ckpt.name, "step": trainer.step}))

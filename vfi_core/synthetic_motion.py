@@ -134,19 +134,25 @@ class SyntheticTriplets:
             input; set it to the interpolator's reach (K // 2) so the truth is reachable.
         layers: (min, max) number of foreground layers over the moving background.
         photos: list of float32 [H,W,3] photos (default: scikit-image's bundled ones).
+        static_fraction: probability that a layer does not move at all (real footage is full of
+            static areas; 0 = every layer moves, the stream of earlier versions exactly).
 
     ``sample(rng)`` draws one triplet with a ``numpy.random.Generator`` (all randomness comes from
     it, so the stream is reproducible from the generator's state) and returns three float32
     [h,w,3] arrays in 0..1: first, middle (ground truth), last.
     """
 
-    def __init__(self, size=(128, 128), max_disp: float = 12.0, layers=(1, 4), photos=None):
+    def __init__(self, size=(128, 128), max_disp: float = 12.0, layers=(1, 4), photos=None,
+                 static_fraction: float = 0.0):
         self.size = (int(size[0]), int(size[1]))
         if min(self.size) < 8:
             raise ValueError(f"synthetic canvas too small: {self.size}")
         if not max_disp >= 0:
             raise ValueError(f"max_disp must be >= 0, got {max_disp}")
         self.max_disp = float(max_disp)
+        if not 0.0 <= float(static_fraction) <= 1.0:
+            raise ValueError(f"static_fraction must lie in [0, 1], got {static_fraction}")
+        self.static_fraction = float(static_fraction)
         self.layers = (int(layers[0]), int(layers[1]))
         self.photos = photos if photos is not None else load_photos()
         self._tex = [torch.tensor(p).permute(2, 0, 1).contiguous() for p in self.photos]
@@ -195,7 +201,12 @@ class SyntheticTriplets:
         scale_rate = rng.normal(0, 0.05 if big else 0.12)                 # log scale over [0, 1]
         return velocity, ang_rate, scale_rate
 
-    def _layer(self, rng, background: bool) -> _Layer:
+    def draw_static(self, rng) -> bool:
+        """Draw whether a layer stands still (no draw at all when static_fraction is 0)."""
+        return self.static_fraction > 0 and bool(rng.random() < self.static_fraction)
+
+    def _layer(self, rng, background: bool, static=None) -> _Layer:
+        """A random layer; ``static`` True / False forces it to stand still / move, None draws it."""
         h, w = self.size
         if background:
             zoom = rng.uniform(0.6, 1.4)
@@ -215,6 +226,8 @@ class SyntheticTriplets:
         th, tw = texture.shape[-2:]
         centre = np.array([(tw - 1) / 2, (th - 1) / 2])
         velocity, ang_rate, scale_rate = self._motion(rng, background)
+        if self.draw_static(rng) if static is None else static:
+            velocity, ang_rate, scale_rate = np.zeros(2), 0.0, 0.0
         return _Layer(texture, mask, centre, pose, offset, velocity, ang_rate, scale_rate)
 
     def _fit_motion(self, layer: _Layer) -> float:
@@ -227,10 +240,11 @@ class SyntheticTriplets:
         return 0.0
 
     # --- sampling ---------------------------------------------------------------------------
-    def sample_layers(self, rng: np.random.Generator) -> list:
-        """Random layers (background first) with their fitted motion scales: [(layer, scale)]."""
+    def sample_layers(self, rng: np.random.Generator, static_background=None) -> list:
+        """Random layers (background first) with their fitted motion scales: [(layer, scale)].
+        ``static_background`` True / False forces the background still / moving (None: drawn)."""
         n_fg = int(rng.integers(self.layers[0], self.layers[1] + 1))
-        layers = [self._layer(rng, True)] + [self._layer(rng, False) for _ in range(n_fg)]
+        layers = [self._layer(rng, True, static_background)] + [self._layer(rng, False) for _ in range(n_fg)]
         return [(layer, self._fit_motion(layer)) for layer in layers]
 
     def render(self, layers, t: float) -> np.ndarray:
@@ -241,9 +255,9 @@ class SyntheticTriplets:
             canvas = canvas * (1 - alpha) + colour * alpha
         return canvas.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
 
-    def sample(self, rng: np.random.Generator):
+    def sample(self, rng: np.random.Generator, static_background=None):
         """One triplet: (first, middle, last), float32 [h,w,3] each, middle exact at t = 1/2."""
-        layers = self.sample_layers(rng)
+        layers = self.sample_layers(rng, static_background)
         return tuple(self.render(layers, t) for t in (0.0, 0.5, 1.0))
 
     def max_layer_displacement(self, rng: np.random.Generator) -> float:

@@ -39,6 +39,10 @@ def sepconv_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--crop", type=int, default=d.crop, help="training crop side (multiple of 32)")
     p.add_argument("--max-shift", type=int, default=d.max_shift, help="extra random I0/I1 offset (px)")
+    p.add_argument("--static-fraction", type=float, default=d.static_fraction,
+                   help="synthetic data: probability of a still layer / a still camera (default %(default)s)")
+    p.add_argument("--init", default="", help="generator start: weights name/file, run dir or ckpt-*.json "
+                                              "(default: a new network that starts as the linear blend)")
     p.add_argument("--val", default="", help="comma-separated folders of f0/gt/f1 triplets for validation PSNR")
     p.add_argument("--val-limit", type=int, default=d.val_limit, help="triplets used per validation folder")
     p.add_argument("--val-every", type=int, default=d.val_every)
@@ -63,7 +67,7 @@ def cmd_sepconv(argv) -> int:
                          width=a.width, dilation=a.dilation, batch=a.batch, lr=a.lr, crop=a.crop,
                          max_shift=a.max_shift, seed=a.seed, val=_list(a.val), val_limit=a.val_limit,
                          val_every=a.val_every, checkpoint_every=a.checkpoint_every, log_every=a.log_every,
-                         amp=not a.no_amp, device=a.device)
+                         amp=not a.no_amp, device=a.device, static_fraction=a.static_fraction, init=a.init)
     train(config, a.out, resume=a.resume, log=lambda s: print(s, flush=True))
     return 0
 

@@ -28,23 +28,31 @@ TRIPLET_NAMES = ("f0", "gt", "f1")
 
 class SyntheticSource:
     """Synthetic triplets of ``crop`` size with motion up to ``reach`` pixels (I_0.5 to either input),
-    plus the shared augmentation (extra I0/I1 offset up to ``max_shift``, flips, reversal)."""
+    plus the shared augmentation (extra I0/I1 offset up to ``max_shift``, flips, reversal).
 
-    def __init__(self, crop=(128, 128), reach: int = 25, max_shift: int = 2, photos=None):
+    ``static_fraction``: probability of a still background *and* no extra offset (a static camera),
+    and, independently, of each foreground layer standing still; 0 = everything moves."""
+
+    def __init__(self, crop=(128, 128), reach: int = 25, max_shift: int = 2, photos=None,
+                 static_fraction: float = 0.0):
         from .synthetic_motion import SyntheticTriplets
 
         self.crop = (int(crop[0]), int(crop[1]))
         self.max_shift = int(max(0, min(max_shift, reach // 4)))
         canvas = (self.crop[0] + 2 * self.max_shift, self.crop[1] + 2 * self.max_shift)
         # the offset adds up to max_shift px per axis on top of the rendered motion
-        self.synth = SyntheticTriplets(canvas, max_disp=max(0.0, reach - self.max_shift * 1.5), photos=photos)
+        self.synth = SyntheticTriplets(canvas, max_disp=max(0.0, reach - self.max_shift * 1.5), photos=photos,
+                                       static_fraction=static_fraction)
 
     def sample(self, rng: np.random.Generator):
-        f0, gt, f1 = self.synth.sample(rng)
-        return augment_triplet(f0, gt, f1, rng, self.crop, self.max_shift)
+        still_camera = self.synth.draw_static(rng)
+        f0, gt, f1 = self.synth.sample(rng, static_background=still_camera)
+        return augment_triplet(f0, gt, f1, rng, self.crop, 0 if still_camera else self.max_shift)
 
     def describe(self) -> str:
-        return f"synthetic FlyingChairs-style layers from scikit-image photos, max displacement {self.synth.max_disp:g}px"
+        still = f", {self.synth.static_fraction:g} static" if self.synth.static_fraction > 0 else ""
+        return (f"synthetic FlyingChairs-style layers from scikit-image photos, max displacement "
+                f"{self.synth.max_disp:g}px{still}")
 
 
 def _is_triplet_dir(d: Path) -> bool:
