@@ -55,15 +55,15 @@ class FrameWeaveFitSIRENOF(FitNode):
                 "seed": seed_input("initialisation and pixel sampling"),
                 "flow_preset": (list(FLOW_PRESETS), {"default": "medium", "tooltip":
                                 "OpenCV DIS preset for the flow computed here when no FLOW is connected"}),
-                "time_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.01, "tooltip":
-                               "scale s of the time input (t -> s·t before the first sine layer); -1 = auto: "
-                               "the largest s <= 1 that starts the network below the frames' Nyquist rate "
-                               "in time, so it does not oscillate between frames (short clips); 1 = the paper"}),
             },
             "optional": {
                 "flow": ("FLOW", {"tooltip": "optical flow of these frames (Optical Flow node); computed with "
                                              "DIS when not connected"}),
                 "timing": TIMING_INPUT,
+                "time_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.01, "tooltip":
+                               "scale s of the time input (t -> s·t before the first sine layer); -1 = auto: "
+                               "the largest s <= 1 that starts the network below the frames' Nyquist rate "
+                               "in time, so it does not oscillate between frames (short clips); 1 = the paper"}),
             },
         }
 
