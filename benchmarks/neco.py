@@ -198,6 +198,46 @@ def run_generalisation(data: Path, steps: int, device) -> list:
     return lines + table(["method", "train PSNR on kept frames (dB)", "PSNR on dropped frames (dB)"], rows)
 
 
+# --- time frequencies -------------------------------------------------------------------------------
+
+TIME_SWEEP_CLIP = ("realshort.mp4", 9)
+
+
+def run_time_sweep(data: Path, steps: int, device, time_Ls=(0, 1, 2, -1)) -> list:
+    """How many time frequencies (time_L) below the kept frames' Nyquist rate: realshort frames
+    0-8, k = 2 (5 kept), default model, a fixed number of steps per fit."""
+    from frameweave.vfi_core.evaluation import dev_clips, evaluate_clip
+    from frameweave.vfi_core.methods import get_method
+    from frameweave.vfi_core.neco import fit_neco
+    from frameweave.vfi_core.inr import fit_and_render_clip
+
+    name, frames = TIME_SWEEP_CLIP
+    clip = next(c for c in dev_clips(data) if c.name == name)
+    lin = evaluate_clip(clip.path, 2, get_method("linear"), ranges=clip.ranges[:1], max_frames=frames)
+    rows = [["linear blend", "-", f"{lin['mean_psnr']:.2f}", "-"]]
+    for time_L in time_Ls:
+        fits = []
+
+        def fn(kept, fractions, timing=None, progress=None, time_L=time_L):
+            def fit(fit_progress):
+                res = fit_neco(kept, timing, config={"time_L": time_L}, steps=steps, plateau_patience=0,
+                               device=device, progress=fit_progress)
+                fits.append((res.best_psnr, res.model.config["time_L"]))
+                return res.model
+            return fit_and_render_clip(kept, fractions, timing, fit, progress)
+
+        res = evaluate_clip(clip.path, 2, fn, ranges=clip.ranges[:1], max_frames=frames)
+        label = f"{fits[0][1]} (auto)" if time_L == -1 else str(time_L)
+        log(f"time sweep time_L {label}: dropped {res['mean_psnr']:.2f} dB, train {fits[0][0]:.2f} dB")
+        rows.append([f"NeCo, time_L = {label}", f"{fits[0][0]:.2f}", f"{res['mean_psnr']:.2f}",
+                     f"{res['mean_ssim']:.4f}"])
+    lines = ["## Time frequencies below the Nyquist rate (time_L, k = 2)", "",
+             f"{name} frames 0-{frames - 1}, keep every 2nd (5 kept), rebuild the rest; default 8x256 NeCo, "
+             f"{steps} steps of 4096 pixels per fit (fixed work: rows compare on a shared machine). time_L = 0: "
+             "t enters only linearly.", ""]
+    return lines + table(["method", "train PSNR on kept frames (dB)", "PSNR on dropped frames (dB)", "SSIM"], rows)
+
+
 # --- ablation ---------------------------------------------------------------------------------------
 
 ABLATION = [
@@ -229,7 +269,8 @@ def run_ablation(data: Path, clip_name: str, max_frames: int, budget: float, dev
         rows.append([label, f"{res['mean_psnr']:.2f}", f"{res['mean_ssim']:.4f}", res["count"]])
     lines = ["## Ablation: Fourier feature mapping (k = 2)", "",
              f"{clip.name}, first {max_frames} frames, keep every 2nd, rebuild the rest; default 8x256 "
-             f"ResMLP, time_L default (auto), {f'{steps} steps' if steps > 0 else f'{budget:.0f} s'} fit each; "
+             f"ResMLP, time_L auto unless the row says otherwise, "
+             f"{f'{steps} steps' if steps > 0 else f'{budget:.0f} s'} fit each; "
              "PSNR (dB) / SSIM on the dropped frames.", ""]
     return lines + table(["encoding", "PSNR dB", "SSIM", "frames scored"], rows)
 
@@ -238,7 +279,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", nargs="+", default=["speed", "evaluate", "ablation"],
-                    choices=["speed", "gpu-speed", "evaluate", "ablation", "long", "generalisation"])
+                    choices=["speed", "gpu-speed", "evaluate", "ablation", "long", "generalisation", "time-sweep"])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("FRAMEWEAVE_DEV_DATA", DEFAULT_DATA)))
     ap.add_argument("--speed-budget", type=float, default=300.0, help="seconds for the speed fit (default 300)")
     ap.add_argument("--gpu-budget", type=float, default=60.0, help="seconds for the GPU speed fit (default 60)")
@@ -250,6 +291,7 @@ def main(argv=None) -> int:
     ap.add_argument("--generalisation-steps", type=int, default=300)
     ap.add_argument("--long-clip", default="sloth_tree_jacw28.gif")
     ap.add_argument("--ablation-clip", default="skv_carphone_pristine.mp4")
+    ap.add_argument("--time-sweep-steps", type=int, default=600, help="optimiser steps per fit (part time-sweep)")
     ap.add_argument("--ablation-steps", type=int, default=0,
                     help="optimiser steps per ablation fit (0 = use --fit-budget seconds)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -276,6 +318,8 @@ def main(argv=None) -> int:
     if "ablation" in args.parts:
         lines += run_ablation(args.data, args.ablation_clip, args.max_frames, args.fit_budget, device,
                               args.ablation_steps) + [""]
+    if "time-sweep" in args.parts:
+        lines += run_time_sweep(args.data, args.time_sweep_steps, device) + [""]
     if "generalisation" in args.parts:
         lines += run_generalisation(args.data, args.generalisation_steps, device) + [""]
     if "long" in args.parts:

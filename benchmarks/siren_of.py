@@ -14,7 +14,6 @@ Prints markdown and writes benchmarks/results/siren_of.md (with the machine).
 """
 import argparse
 import datetime
-import functools
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"
 from frameweave.vfi_core import methods
 from frameweave.vfi_core.evaluation import evaluate_drop_protocol
 from frameweave.vfi_core.frames_io import read_frames
-from frameweave.vfi_core.siren import fit_siren_of, siren_of_interpolate_clip
+from frameweave.vfi_core.siren import fit_siren_of
 from frameweave.vfi_core.machine import machine_description, write_report
 
 # (file under the dev folder, frames read) — small documented subset: the CPU is shared
@@ -46,22 +45,23 @@ def _fit_length(steps: int, budget: float) -> dict:
     return {"steps": steps} if steps > 0 else {"time_budget_s": budget}
 
 
-def _siren_row(frames, timing, k: int, lam: float, length: dict) -> tuple:
-    """(dropped PSNR, dropped SSIM, seconds, best train PSNR on the kept frames) of one SIREN-OF run."""
+def _siren_row(frames, timing, k: int, lam: float, length: dict, time_scale: float = -1.0) -> tuple:
+    """(dropped PSNR, dropped SSIM, seconds, best train PSNR on the kept frames, time scale s used)
+    of one SIREN-OF run."""
     fits = []
 
     def fit_and_render(kept, fractions, timing=None, progress=None):
         from frameweave.vfi_core.inr import fit_and_render_clip
 
         def fit(fit_progress):
-            res = fit_siren_of(kept, timing=timing, lambda_obs=lam, config=CPU_CONFIG, progress=fit_progress,
-                               **length, **CPU_FIT)
-            fits.append(res.best_psnr)
+            res = fit_siren_of(kept, timing=timing, lambda_obs=lam, config=dict(CPU_CONFIG, time_scale=time_scale),
+                               progress=fit_progress, **length, **CPU_FIT)
+            fits.append((res.best_psnr, res.model.config["time_scale"]))
             return res.model
         return fit_and_render_clip(kept, fractions, timing, fit, progress)
 
     res = evaluate_drop_protocol(frames, k, fit_and_render, timing=timing)
-    return res["mean_psnr"], res["mean_ssim"], res["seconds"], fits[0]
+    return res["mean_psnr"], res["mean_ssim"], res["seconds"], fits[0][0], fits[0][1]
 
 
 def ablation(data: Path, lambdas, length: dict, ks=(2, 4)) -> list:
@@ -76,12 +76,53 @@ def ablation(data: Path, lambdas, length: dict, ks=(2, 4)) -> list:
             row = {"clip": f"{path.name} ({clip.frames.shape[2]}x{clip.frames.shape[1]}, {n} frames)", "k": k}
             for name in ("linear", "flow"):
                 res = evaluate_drop_protocol(clip.frames, k, methods.get_method(name), timing=clip.timing)
-                row[name] = (res["mean_psnr"], res["mean_ssim"], res["seconds"], None)
+                row[name] = (res["mean_psnr"], res["mean_ssim"], res["seconds"], None, None)
             for lam in lambdas:
                 row[f"siren λ={lam:g}"] = _siren_row(clip.frames, clip.timing, k, lam, length)
             print(row, flush=True)
             rows.append(row)
     return rows
+
+
+SWEEP_CLIP = ("videos/realshort.mp4", 9)
+
+
+def time_scale_sweep(data: Path, scales, length: dict, ks=(2, 4)) -> list:
+    """Plain SIREN fits (λ = 1, so the time scale acts alone) on the drop-frames protocol for each
+    time scale s (-1 = auto): [{"k", "kept", "linear", "s": {label: (psnr, ssim, s, train psnr)}}]."""
+    rel, n = SWEEP_CLIP
+    clip = read_frames(data / rel, max_frames=n)
+    rows = []
+    for k in ks:
+        lin = evaluate_drop_protocol(clip.frames, k, methods.get_method("linear"), timing=clip.timing)
+        row = {"k": k, "kept": (n - 1) // k + 1, "linear": lin["mean_psnr"], "s": {}}
+        for scale in scales:
+            psnr, ssim, _, train, used = _siren_row(clip.frames, clip.timing, k, 1.0, length, scale)
+            row["s"]["auto" if scale == -1 else f"{scale:g}"] = (psnr, ssim, used, train)
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def sweep_markdown(rows, length: dict) -> list:
+    steps = f"{length['steps']} steps" if "steps" in length else f"{length['time_budget_s']:g} s"
+    rel, n = SWEEP_CLIP
+    out = ["## Time scale s of the SIREN's time input (plain SIREN, λ = 1)", "",
+           f"{Path(rel).name}, first {n} frames, drop-frames protocol; CPU settings above, {steps} per fit. "
+           "Each cell: PSNR dB on the dropped frames / train PSNR dB on the kept frames; φ = the initial "
+           "phase step between kept frames, 2·ω0·s / (3·(kept − 1)) rad. s = 1 is the paper's network; "
+           "auto keeps φ at 0.6 rad.", "",
+           "| k (kept frames) | linear blend | " + " | ".join(
+               f"s = {label}" for label in rows[0]["s"]) + " |",
+           "|---|---|" + "---|" * len(rows[0]["s"])]
+    omega0 = CPU_CONFIG["omega0"]
+    for r in rows:
+        cells = []
+        for psnr, _, used, train in r["s"].values():
+            phase = 2 * omega0 * used / (3 * (r["kept"] - 1))
+            cells.append(f"{psnr:.2f} / {train:.2f} (s {used:.3g}, φ {phase:.2f})")
+        out.append(f"| {r['k']} ({r['kept']}) | {r['linear']:.2f} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def timing_clip(data: Path) -> tuple:
@@ -131,13 +172,14 @@ def markdown(rows, timing, lambdas, length: dict, args) -> str:
                 f"{r[c][0]:.2f} / {r[c][1]:.4f}" for c in cols) + " |")
         out.append("")
         sirens = [c for c in cols if c.startswith("siren")]
-        out.append("Best train PSNR (dB) of each SIREN-OF fit on the frames it was given (the kept frames): "
-                   "the dropped frames cannot score much above it.")
+        out.append("Best train PSNR (dB) of each SIREN-OF fit on the frames it was given (the kept frames; "
+                   "the dropped frames cannot score much above it), and the time scale s it used (auto):")
         out.append("")
         out.append("| clip | k | " + " | ".join(sirens) + " |")
         out.append("|---|---|" + "---|" * len(sirens))
         for r in rows:
-            out.append(f"| {r['clip']} | {r['k']} | " + " | ".join(f"{r[c][3]:.2f}" for c in sirens) + " |")
+            out.append(f"| {r['clip']} | {r['k']} | " + " | ".join(f"{r[c][3]:.2f} (s {r[c][4]:.3g})"
+                                                                 for c in sirens) + " |")
         out.append("")
         out.append("Seconds per clip (interpolate call: fit + render, or the baseline):")
         out.append("")
@@ -170,6 +212,10 @@ def main(argv=None):
     ap.add_argument("--timing-budget", type=float, default=600.0, help="seconds of the timing fit (the target: under 10 minutes)")
     ap.add_argument("--timing-lambda", type=float, default=0.9)
     ap.add_argument("--target", type=float, default=30.0, help="train PSNR target of the timing run (dB)")
+    ap.add_argument("--time-scales", type=float, nargs="*", default=[],
+                    help="also sweep the SIREN's time scale s over these values (-1 = auto) with plain SIREN "
+                         "fits, e.g. --time-scales 1 0.6 0.3 0.15 0.075 -1")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "siren_of.md")
     ap.add_argument("--skip-ablation", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the shared cores are oversubscribed, "
@@ -181,9 +227,12 @@ def main(argv=None):
     length = _fit_length(args.steps, args.budget)
     rows = [] if args.skip_ablation else ablation(args.data, args.lambdas, length)
     timing = [] if args.skip_timing else [timing_run(args.data, args.timing_lambda, args.timing_budget, args.target)]
+    sweep = time_scale_sweep(args.data, args.time_scales, length) if args.time_scales else []
     text = markdown(rows, timing, args.lambdas, length, sys.argv[1:] if argv is None else argv)
+    if sweep:
+        text += "\n" + "\n".join(sweep_markdown(sweep, length))
     print(text)
-    write_report(HERE / "results" / "siren_of.md", text + "\n")
+    write_report(args.out, text + "\n")
 
 
 if __name__ == "__main__":

@@ -184,3 +184,16 @@ def test_gan_node_exception(tiny_weights, make_clip):
         FrameWeaveGANInterpolate().interpolate(frames, "nope", device="cpu")
     with pytest.raises(ValueError, match="plain SepConv"):
         FrameWeaveGANInterpolate().interpolate(frames, "tiny_plain_test", device="cpu")
+
+
+def test_seed3_source_still_camera_has_no_offset(make_photo):
+    """static_fraction = 1 in the GAN's data: a still camera means no I0/I1 offset either."""
+    from frameweave.vfi_core.gan_train import Seed3Source
+
+    source = Seed3Source(["synthetic"], crop=32, reach=8, max_offset=6, scale_range=(1.0, 1.0),
+                         static_fraction=1.0)
+    for seed in range(3):
+        f0, gt, f1 = source.sample(np.random.default_rng(seed))
+        np.testing.assert_array_equal(f0, gt)
+        np.testing.assert_array_equal(f1, gt)
+    assert "1 static" in source.describe()

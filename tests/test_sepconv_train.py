@@ -121,6 +121,12 @@ def test_init_from_weights_file(tmp_path, source):
     path.unlink()
     resumed = T.train(config(init=str(path), steps=2), tmp_path / "run", resume=True, log=lambda s: None)
     assert resumed.step == 2 and resumed.model.architecture() == start.architecture()
+    from frameweave.vfi_core.weights import register_checkpoint
+    (tmp_path / "w").mkdir()
+    entry = register_checkpoint(tmp_path / "run", "finetuned", fp16=False, folder=tmp_path / "w")
+    assert entry["training"]["init"] == f"generator from {path}"
+    assert entry["training"]["recipe"]["static_fraction"] == 0.25
+    assert entry["architecture"] == start.architecture()
 
 
 def test_resume_of_a_run_from_before_static_fraction(tmp_path, source):

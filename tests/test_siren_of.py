@@ -212,18 +212,55 @@ def test_node_exception(make_clip, kwargs, match):
 
 # --- time scale ------------------------------------------------------------------------------
 def test_time_scale_auto_keeps_the_initial_phase_step_below_time_phase():
-    """Eq. (time phase): φ = 2·ω0·s / (3·(T-1)) <= TIME_PHASE for the auto s; long clips keep s = 1."""
+    """Eq. (time phase), measured on the built network: ω0·s·max|W_t|·2·Δt_max <= TIME_PHASE for
+    the auto s (even and uneven timing); long evenly timed clips keep the paper's s = 1."""
     from frameweave.vfi_core.siren import TIME_PHASE, resolve_time_scale
 
-    for frames in (2, 3, 5, 9, 17):
-        s = resolve_time_scale(-1, 25.0, frames)
+    timings = [FrameTiming.from_fps(n, 10.0) for n in (2, 3, 5, 9, 17)]
+    timings.append(FrameTiming((0.0, 0.1, 0.2, 0.9, 1.0), 1.1))            # one wide gap (GIF delays)
+    for timing in timings:
+        model = SirenVideo(6, 8, timing, {"width": 64, "depth": 3, "time_scale": -1, "seed": 1})
+        s = model.config["time_scale"]
+        times = timing.normalised()
+        widest = float(max(b - a for a, b in zip(times[:-1], times[1:])))
+        w_t = model.sines[0].weight[:, 2].abs().max().item()             # first layer, time column
         assert 0 < s <= 1.0
-        assert 2 * 25.0 * s / (3 * (frames - 1)) <= TIME_PHASE + 1e-12
-    assert resolve_time_scale(-1, 25.0, 5) < resolve_time_scale(-1, 25.0, 9) < 1.0
-    assert resolve_time_scale(-1, 25.0, 95) == 1.0           # long clips: the paper's network
-    assert resolve_time_scale(0.5, 25.0, 95) == 0.5 and resolve_time_scale(2.0, 25.0, 3) == 2.0
-    model = make_model(frames=5)
-    assert model.config["time_scale"] == resolve_time_scale(-1, 25.0, 5)
+        assert model.omega0 * s * w_t * 2 * widest <= TIME_PHASE + 1e-9
+        assert model.omega0 * s * (1 / 3) * 2 * widest > 0.99 * TIME_PHASE  # the largest such s
+    uneven = resolve_time_scale(-1, 25.0, timings[-1].normalised())
+    assert uneven < resolve_time_scale(-1, 25.0, FrameTiming.from_fps(5, 10.0).normalised())
+    assert resolve_time_scale(-1, 25.0, FrameTiming.from_fps(95, 10.0).normalised()) == 1.0
+    assert resolve_time_scale(0.5, 25.0, [0.0, 1.0]) == 0.5 and resolve_time_scale(2.0, 25.0, [0, 1]) == 2.0
+
+
+def test_time_scale_defaults_paper_for_the_model_auto_for_the_fit(make_clip):
+    """SirenVideo without the key is the paper's network (s = 1: how files saved before the option
+    were fitted); fit_siren_of and the node default to auto."""
+    from frameweave.vfi_core.siren import fit_siren_of
+
+    assert SirenVideo(4, 5, FrameTiming.from_fps(5, 10.0), {"width": 8, "depth": 2}).config["time_scale"] == 1.0
+    res = fit_siren_of(make_clip(5, size=(8, 10)), lambda_obs=1.0, config=TINY, steps=2, **TINY_FIT)
+    assert 0 < res.model.config["time_scale"] < 1.0
+
+
+def test_model_saved_without_time_scale_loads_as_the_paper_network(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model = make_model(frames=5, time_scale=1.0)
+    path = tmp_path / "old.safetensors"
+    model.save(path)
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    config = json.loads(meta["config"])
+    del config["time_scale"]                                 # as written before the option
+    meta["config"] = json.dumps(config)
+    save_file(load_file(str(path)), str(path), metadata=meta)
+    loaded = load_inr(path)
+    coords = torch.rand(20, 3)
+    assert loaded.config["time_scale"] == 1.0 and torch.equal(loaded(coords), model(coords))
 
 
 @pytest.mark.parametrize("bad", [0.0, -2.0, float("nan"), float("inf")])
@@ -243,7 +280,7 @@ def test_time_scale_scales_the_time_input_only():
 
 
 def test_time_scale_survives_save_and_load(tmp_path):
-    model = make_model(frames=4)
+    model = make_model(frames=4, time_scale=-1)
     path = tmp_path / "scaled.safetensors"
     model.save(path)
     loaded = load_inr(path)

@@ -40,8 +40,7 @@ import torch
 from . import gan_losses
 from .augment import random_flip_reverse, random_triplet_crop
 from .discriminators import ADVERSARIAL, CONDITIONAL, FrameDiscriminator
-from .sepconv_train import (SepConvTrainer, TrainConfig, latest_checkpoint, load_checkpoint, psnr_01,
-                            read_checkpoint)
+from .sepconv_train import SepConvTrainer, TrainConfig, latest_checkpoint, load_checkpoint, psnr_01
 from .triplet_data import TripletStream
 
 
@@ -157,19 +156,23 @@ class Seed3Source:
 
     def sample(self, rng: np.random.Generator):
         use_synth = self.folders is None or (self.synth is not None and rng.random() < 0.5)
+        max_offset = self.max_offset
         if use_synth:
-            raw = self.synth.sample(rng)
+            still_camera = self.synth.draw_static(rng)      # still background and no I0/I1 offset
+            raw = self.synth.sample(rng, static_background=still_camera)
+            max_offset = 0 if still_camera else max_offset
         else:
             c, i, s = self.folders.index[int(rng.integers(len(self.folders.index)))]
             f = self.folders.frames[c]
             raw = (f[i], f[i + s], f[i + 2 * s])
-        return seed3_augment(*raw, rng, self.crop, self.max_offset, self.scale_range)
+        return seed3_augment(*raw, rng, self.crop, max_offset, self.scale_range)
 
     def describe(self) -> str:
         parts = []
         if self.synth is not None:
+            still = f", {self.synth.static_fraction:g} static" if self.synth.static_fraction > 0 else ""
             parts.append(f"synthetic FlyingChairs-style layers ({self.synth.size[1]}px canvas, "
-                         f"max displacement {self.synth.max_disp:g}px)")
+                         f"max displacement {self.synth.max_disp:g}px{still})")
         if self.folders is not None:
             parts.append(self.folders.describe())
         return (" + ".join(parts) + f"; resize {self.scale_range}, {self.crop}px crops, "
@@ -306,7 +309,8 @@ def train(config: GANConfig, run_dir, resume: bool = False, log=print) -> GANTra
 # --- shipping ------------------------------------------------------------------------------------------
 GAN_RECIPE_KEYS = ("adversarial", "conditional", "d_channels", "lr", "d_lr", "g_beta1", "d_beta1", "beta2",
                    "critic_steps", "gp_weight", "lambda_start", "lambda_end", "lambda_hold", "lambda_decay",
-                   "perceptual", "luminance", "init", "max_offset", "resize_min", "resize_max", "crop", "batch", "seed")
+                   "perceptual", "luminance", "init", "max_offset", "resize_min", "resize_max", "crop", "batch", "seed",
+                   "static_fraction")
 
 
 def register_gan_run(run, name: str, fp16: bool = True, notes: str = "", folder=None) -> dict:

@@ -15,18 +15,24 @@ every sine layer standard-normal-like; biases keep PyTorch's default U(-1/√n, 
 works in SIREN's [-1,1] colour range; the output map 1/2 + 1/2·(·) gives RGB in 0..1.
 
 Time scale (``time_scale``, our addition): the time input is multiplied by s before the first
-layer, h_0 = (2x-1, 2y-1, s·(2t-1)). At initialisation the first layer's time frequencies are at
-most ω0·s/n (n = 3 inputs) radians per unit of h_0, and consecutive frames of a T-frame clip lie
-2/(T-1) apart, so the largest phase step between frames is
+layer, h_0 = (2x-1, 2y-1, s·(2t-1)). At initialisation the first layer's weights on h_0's time
+component are at most 1/n (n = 3 inputs), so its sines turn by at most ω0·s/3 radians per unit of
+2t-1; two frames Δt apart in normalised time are 2·Δt apart there, so the largest phase step
+between consecutive frames is
 
-    φ = 2·ω0·s / (3·(T-1)).                                                   (time phase)
+    φ = 2·ω0·s·Δt_max / 3        (Δt_max = 1/(T-1) for T evenly spaced frames).   (time phase)
 
 With the paper's s = 1, ω0 = 25 and 5 frames, φ ≈ 4.2 rad > π: above the frames' Nyquist rate,
 the network can pass through every frame and oscillate between them (as NeCo's uncapped time
-frequencies do, see ``fourier_features``). ``time_scale = -1`` (auto, the default) picks
-s = min(1, 3·TIME_PHASE·(T-1) / (2·ω0)), i.e. φ ≤ TIME_PHASE; clips of 29 frames or more
-keep the paper's s = 1; ``time_scale = 1`` is the paper's network exactly. TIME_PHASE = 0.6 rad was
-chosen on a dev clip (docs/siren_of.md): 0.3-0.6 rad rebuilt dropped frames 15 dB better than s = 1.
+frequencies do, see ``fourier_features``). ``time_scale = -1`` (auto) picks
+s = min(1, 3·TIME_PHASE / (2·ω0·Δt_max)), i.e. φ ≤ TIME_PHASE for the widest gap of the clip's
+own (possibly uneven) timing; evenly timed clips of 29 frames or more keep the paper's s = 1.
+It bounds the first layer at initialisation only (training may raise the frequencies, deeper
+layers add harmonics), which is why TIME_PHASE sits well below π: 0.6 rad, chosen with the sweep
+of ``benchmarks/siren_of.py --time-scales`` (docs/siren_of.md), where plain SIREN fits rebuilt
+dropped frames 12–15 dB better at 0.3–0.6 rad than at s = 1. ``time_scale = 1`` is the paper's
+network exactly, and the default of ``SirenVideo`` itself (a model file saved without the key
+was fitted with s = 1); the fit function and node default to auto.
 
 Paper settings: depth 6, width 720, ω0 = 25, λ = 0.12, Adam with a cosine schedule, max lr 3.6e-5.
 They are the defaults here except λ (0.9, measured: see LAMBDA_OBS and docs/siren_of.md).
@@ -43,29 +49,39 @@ CONFIG_KEYS = (*PAPER_CONFIG, "time_scale")  # the model's options (``seed`` com
 TIME_PHASE = 0.6   # auto time scale: largest initial phase step between frames (rad), eq. (time phase)
 
 
-def resolve_time_scale(time_scale: float, omega0: float, frame_count: int) -> float:
-    """The time input's scale s: ``time_scale`` itself when > 0, else (auto, -1) the largest
-    s <= 1 whose initial phase step between frames is at most TIME_PHASE (eq. time phase)."""
+def check_time_scale(time_scale: float) -> float:
+    """``time_scale`` as a float: > 0 (finite), or -1 for auto; anything else raises ValueError."""
     time_scale = float(time_scale)
-    if time_scale > 0 and math.isfinite(time_scale):
-        return time_scale
-    if time_scale != -1:
+    if not ((time_scale > 0 and math.isfinite(time_scale)) or time_scale == -1):
         raise ValueError(f"SIREN time_scale must be > 0, or -1 for auto, got {time_scale}")
-    intervals = max(int(frame_count) - 1, 1)
-    return min(1.0, 3.0 * TIME_PHASE * intervals / (2.0 * float(omega0)))
+    return time_scale
+
+
+def resolve_time_scale(time_scale: float, omega0: float, times) -> float:
+    """The time input's scale s: ``time_scale`` itself when > 0, else (auto, -1) the largest
+    s <= 1 whose initial phase step between the frames at normalised ``times`` ([T] in [0,1]) is
+    at most TIME_PHASE (eq. time phase)."""
+    time_scale = check_time_scale(time_scale)
+    if time_scale > 0:
+        return time_scale
+    times = sorted(float(t) for t in times)
+    widest = max((b - a for a, b in zip(times[:-1], times[1:])), default=1.0)   # Δt_max
+    if widest <= 0:
+        return 1.0
+    return min(1.0, 3.0 * TIME_PHASE / (2.0 * float(omega0) * widest))
 
 
 @register_inr
 class SirenVideo(ImplicitVideo):
     """SIREN f(x, y, t) -> RGB. ``config``: width (units per sine layer), depth (linear layers in
     total, >= 2: depth-1 sine layers + a linear output), omega0, seed (initialisation),
-    time_scale (s of the time input; -1 = auto, resolved and stored at construction from the
-    training frame count, see the module docstring)."""
+    time_scale (s of the time input, default 1 = the paper; -1 = auto, resolved and stored at
+    construction from the training frames' timing, see the module docstring)."""
 
     kind = "siren-of"
 
     def __init__(self, height: int, width: int, timing, config: dict | None = None):
-        cfg = dict(PAPER_CONFIG, time_scale=-1.0)
+        cfg = dict(PAPER_CONFIG, time_scale=1.0)   # no key: a file from before the option (s = 1)
         cfg.update(config or {})
         hidden, depth, omega0 = int(cfg["width"]), int(cfg["depth"]), float(cfg["omega0"])
         if hidden < 1:
@@ -74,7 +90,7 @@ class SirenVideo(ImplicitVideo):
             raise ValueError(f"SIREN depth must be >= 2 (one sine layer and the output layer), got {depth}")
         if not (math.isfinite(omega0) and omega0 > 0):
             raise ValueError(f"SIREN omega0 must be a positive number, got {cfg['omega0']}")
-        time_scale = resolve_time_scale(cfg["time_scale"], omega0, len(timing))
+        time_scale = resolve_time_scale(cfg["time_scale"], omega0, timing.normalised())
         cfg.update(width=hidden, depth=depth, omega0=omega0, time_scale=time_scale)
         super().__init__(height, width, timing, cfg)
         self.omega0 = omega0
@@ -135,7 +151,7 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
         pixels); None computes OpenCV DIS flow both ways with ``flow_preset``. Not needed for λ = 1.
     timing: the frames' FRAME_TIMING (default evenly spaced); velocities use its intervals.
     lambda_obs: λ in [0, 1]; 1 = plain SIREN fit without the flow term.
-    config: SirenVideo config (width, depth, omega0, time_scale, seed).
+    config: SirenVideo config (width, depth, omega0, time_scale — default -1, auto —, seed).
     fit_options: ``inr_fit.fit_implicit_video`` options (batch_size, lr, lr_schedule, seed, ...).
     Returns ``inr_fit.FitResult`` with an extra ``terms`` list [(step, L_obs, L_of or None)];
     the model's ``fit_report`` gets lambda_obs, the flow's source and the same terms.
@@ -158,13 +174,14 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     options.update(fit_options)
     if steps is None and time_budget_s is None:
         steps = 2000
+    cfg = {"seed": int(options.get("seed", 0)), "time_scale": -1.0}
+    cfg.update(config or {})
+    check_time_scale(cfg["time_scale"])                  # before the (slow) flow estimation
     with torch.inference_mode(False):
         frames = frames.clone()
         field = None
         if lam < 1.0 or flow is not None:
             field = _flow_for(frames, flow, flow_preset)
-        cfg = {"seed": int(options.get("seed", 0))}
-        cfg.update(config or {})
         model = SirenVideo(H, W, timing, cfg)
         if device is not None:
             model = model.to(device)

@@ -280,12 +280,16 @@ def register_checkpoint(run, name: str, fp16: bool = True, method: str = "sepcon
     state = json.loads(ckpt.read_text())
     paths = export_checkpoint(ckpt, Path(folder) / f"{name}.safetensors", fp16=fp16)
     cfg = state["config"]
+    recipe = {k: cfg[k] for k in ("batch", "lr", "crop", "max_shift", "seed", "width")}
+    recipe["static_fraction"] = cfg.get("static_fraction", 0.0)    # runs from before the option: 0
+    init = "He normal + linear-blend kernels (SepConvNet.init_as_blend)"
+    if cfg.get("init"):
+        init = f"generator from {cfg['init']}"
+        recipe["width"] = "from init (see architecture)"
     entry = {"name": name, "method": method, "default": bool(default), "files": manifest_files(paths),
              "dtype": "float16" if fp16 else "float32", "architecture": state["architecture"],
-             "training": {"data": cfg["data"], "steps": state["step"], "loss": cfg["loss"],
-                          "recipe": {k: cfg[k] for k in ("batch", "lr", "crop", "max_shift", "seed", "width")},
-                          "optimizer": "Adam", "init": "He normal + linear-blend kernels (SepConvNet.init_as_blend)",
-                          "checkpoint": ckpt.name, "notes": notes},
+             "training": {"data": cfg["data"], "steps": state["step"], "loss": cfg["loss"], "recipe": recipe,
+                          "optimizer": "Adam", "init": init, "checkpoint": ckpt.name, "notes": notes},
              "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, torch {torch.__version__.split('+')[0]}",
              "scores": {}}
     old = next((e for e in read_manifest(folder)["weights"] if e["name"] == name), None)
