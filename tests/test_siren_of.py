@@ -107,7 +107,7 @@ def test_lambda_one_is_a_plain_siren_fit(make_clip):
     clip = make_clip(3, size=(8, 10))
     ours = fit_siren_of(clip, lambda_obs=1.0, config=dict(TINY, seed=5), steps=20, seed=5, **TINY_FIT)
     assert ours.model.fit_report["flow"] == "none" and all(t[2] is None for t in ours.terms)
-    plain = SirenVideo(8, 10, FrameTiming.from_fps(3, 1.0), dict(TINY, seed=5))
+    plain = SirenVideo(8, 10, FrameTiming.from_fps(3, 1.0), dict(TINY, seed=5, time_scale=-1))
     ref = fit_implicit_video(plain, clip, steps=20, seed=5, lr_schedule="cosine", weight_decay=0.0,
                              plateau_patience=0, batch_size=512, lr=1e-3, eval_every=50)
     for a, b in zip(ours.model.parameters(), ref.model.parameters()):
