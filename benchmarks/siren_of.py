@@ -137,14 +137,14 @@ def timing_clip(data: Path) -> tuple:
     return f.clamp(0, 1).contiguous(), clip.timing
 
 
-def timing_run(data: Path, lam: float, budget: float, target: float) -> dict:
+def timing_run(data: Path, lam: float, budget: float, target: float, width: int = CPU_CONFIG["width"]) -> dict:
     frames, timing = timing_clip(data)
     start = time.perf_counter()
-    res = fit_siren_of(frames, None, timing, lambda_obs=lam, config=CPU_CONFIG, time_budget_s=budget,
-                       eval_every=50, **CPU_FIT)
+    res = fit_siren_of(frames, None, timing, lambda_obs=lam, config=dict(CPU_CONFIG, width=width),
+                       time_budget_s=budget, eval_every=50, **CPU_FIT)
     total = time.perf_counter() - start
     reached = next((h for h in res.history if h[2] >= target), None)
-    return {"lambda": lam, "steps": res.steps, "fit_s": res.seconds, "total_s": total,
+    return {"lambda": lam, "width": width, "time_scale": res.model.config["time_scale"], "steps": res.steps, "fit_s": res.seconds, "total_s": total,
             "best_psnr": res.best_psnr, "target": target,
             "time_to_target": None if reached is None else reached[1], "step_to_target": None if reached is None
             else reached[0], "stopped": res.stopped_because}
@@ -191,12 +191,13 @@ def markdown(rows, timing, lambdas, length: dict, args) -> str:
     if timing:
         out += ["## CPU fit of a 10-frame 128x128 clip", "",
                 "First 10 frames of realshort.mp4, centre crop resized to 128x128; DIS flow + fit.", "",
-                "| λ | steps | fit s | total s (with flow) | best train PSNR | time to reach |",
-                "|---|---|---|---|---|---|"]
+                "| λ | width | time scale s | steps | fit s | total s (with flow) | best train PSNR | time to reach |",
+                "|---|---|---|---|---|---|---|---|"]
         for t in timing:
             reach = ("not reached" if t["time_to_target"] is None
                      else f"{t['target']:g} dB at step {t['step_to_target']}, {t['time_to_target']:.0f} s")
-            out.append(f"| {t['lambda']:g} | {t['steps']} | {t['fit_s']:.0f} | {t['total_s']:.0f} | "
+            out.append(f"| {t['lambda']:g} | {t['width']} | {t['time_scale']:.3g} | {t['steps']} | {t['fit_s']:.0f} | "
+                       f"{t['total_s']:.0f} | "
                        f"{t['best_psnr']:.2f} | {reach} |")
         out.append("")
     return "\n".join(out)
@@ -211,6 +212,7 @@ def main(argv=None):
     ap.add_argument("--lambdas", type=float, nargs="+", default=[1.0, 0.9, 0.5, 0.12])
     ap.add_argument("--timing-budget", type=float, default=600.0, help="seconds of the timing fit (the target: under 10 minutes)")
     ap.add_argument("--timing-lambda", type=float, default=0.9)
+    ap.add_argument("--timing-width", type=int, default=CPU_CONFIG["width"], help="SIREN width of the timing fit")
     ap.add_argument("--target", type=float, default=30.0, help="train PSNR target of the timing run (dB)")
     ap.add_argument("--time-scales", type=float, nargs="*", default=[],
                     help="also sweep the SIREN's time scale s over these values (-1 = auto) with plain SIREN "
@@ -226,7 +228,8 @@ def main(argv=None):
         sys.exit(f"dev data not found at {args.data}")
     length = _fit_length(args.steps, args.budget)
     rows = [] if args.skip_ablation else ablation(args.data, args.lambdas, length)
-    timing = [] if args.skip_timing else [timing_run(args.data, args.timing_lambda, args.timing_budget, args.target)]
+    timing = [] if args.skip_timing else [timing_run(args.data, args.timing_lambda, args.timing_budget, args.target,
+                                                        args.timing_width)]
     sweep = time_scale_sweep(args.data, args.time_scales, length) if args.time_scales else []
     text = markdown(rows, timing, args.lambdas, length, sys.argv[1:] if argv is None else argv)
     if sweep:
