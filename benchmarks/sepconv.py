@@ -31,6 +31,19 @@ def machine() -> str:
     return machine_description()
 
 
+STILL_LEVELS = 2.0   # a pixel is still when I0 and I1 differ by less than this (grey levels, every channel)
+
+
+def still_area_error(pred, gt, first, last):
+    """Mean |pred - gt| in grey levels over the still pixels (I0 ≈ I1), or None when there are none:
+    where nothing moves the answer is the input itself, so any error there is the method's own
+    (blur, colour shift) and shows as flicker in a video."""
+    still = ((first - last).abs().amax(dim=-1) * 255 < STILL_LEVELS)          # [1,H,W]
+    if not still.any():
+        return None
+    return float(((pred - gt).abs() * 255)[still].mean())
+
+
 def quality(weights: str, limit=None) -> dict:
     from frameweave.vfi_core.methods import get_method
     from frameweave.vfi_core.metrics import psnr, ssim
@@ -45,6 +58,7 @@ def quality(weights: str, limit=None) -> dict:
         if not folder.is_dir():
             continue
         scores = {"sepconv": [], "linear": [], "flow": []}
+        still = {"sepconv": [], "linear": []}
         t_model = 0.0
         for _, f0, gt, f1 in load_triplet_folder(folder, limit=limit):
             a, b, g = (torch.from_numpy(x)[None] for x in (f0, f1, gt))
@@ -55,10 +69,15 @@ def quality(weights: str, limit=None) -> dict:
             preds = {"sepconv": pred, "linear": linear(clip, [0.5])[1:2], "flow": flow(clip, [0.5])[1:2]}
             for k, p in preds.items():
                 scores[k].append((float(psnr(p, g)[0]), float(ssim(p, g)[0])))
+            for k in still:
+                err = still_area_error(preds[k], g, a, b)
+                if err is not None:
+                    still[k].append(err)
         n = len(scores["sepconv"])
         rows[name] = {k: {"psnr": float(np.mean([s[0] for s in v])), "ssim": float(np.mean([s[1] for s in v]))}
                       for k, v in scores.items()}
         rows[name]["count"] = n
+        rows[name]["still"] = {k: float(np.mean(v)) if v else None for k, v in still.items()}
         rows[name]["sec_per_pair"] = t_model / max(n, 1)
     return rows
 
@@ -119,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="triplets per set (default all)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--update-manifest", action="store_true", help="write the scores into weights/manifest.json")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sepconv.md")
     p.add_argument("--_memory", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     from frameweave.vfi_core.sepconv_infer import default_weights_name
@@ -133,12 +153,15 @@ def main(argv=None) -> int:
     lines = [f"# SepConv benchmark — weights `{weights}`", "", f"Machine: {mach}.", ""]
     q = quality(weights, a.limit)
     lines += ["## Quality on ../shared/data/dev triplets (middle frame, PSNR dB / SSIM on 0..255 RGB)", "",
-              "| set | triplets | SepConv (ours) | linear blend | DIS flow warp | SepConv s/pair |",
-              "|---|---|---|---|---|---|"]
+              "| set | triplets | SepConv (ours) | linear blend | DIS flow warp | SepConv s/pair | "
+              f"still-area error, SepConv / linear (grey levels; pixels with I0, I1 within {STILL_LEVELS:g}) |",
+              "|---|---|---|---|---|---|---|"]
     for name, r in q.items():
         lines.append(f"| {name} | {r['count']} | {r['sepconv']['psnr']:.2f} / {r['sepconv']['ssim']:.4f} | "
                      f"{r['linear']['psnr']:.2f} / {r['linear']['ssim']:.4f} | "
-                     f"{r['flow']['psnr']:.2f} / {r['flow']['ssim']:.4f} | {r['sec_per_pair']:.2f} |")
+                     f"{r['flow']['psnr']:.2f} / {r['flow']['ssim']:.4f} | {r['sec_per_pair']:.2f} | "
+                     + (f"{r['still']['sepconv']:.2f} / {r['still']['linear']:.2f} |"
+                        if r["still"]["sepconv"] is not None else "- |"))
     if not a.skip_speed:
         sec = speed_1080p(weights)
         lines += ["", "## Speed and memory (one frame pair, CPU, 1 thread)", "",
@@ -150,8 +173,7 @@ def main(argv=None) -> int:
         lines += ["", "GPU: not measured (no GPU was lent to this session)."]
     text = "\n".join(lines) + "\n"
     print(text)
-    out = ROOT / "benchmarks" / "results" / "sepconv.md"
-    write_report(out, text)
+    write_report(a.out, text)
     if a.update_manifest:
         from frameweave.vfi_core.weights import WEIGHTS_DIR, read_manifest, update_manifest
 
@@ -160,6 +182,8 @@ def main(argv=None) -> int:
             print(f"{weights} is not in weights/manifest.json; not updated", file=sys.stderr)
         else:
             entry["scores"] = {name: {"psnr": round(r["sepconv"]["psnr"], 3), "ssim": round(r["sepconv"]["ssim"], 4),
+                                      "still_area_error": None if r["still"]["sepconv"] is None
+                                      else round(r["still"]["sepconv"], 3),
                                       "triplets": r["count"], "baseline_linear_psnr": round(r["linear"]["psnr"], 3),
                                       "baseline_flow_psnr": round(r["flow"]["psnr"], 3)} for name, r in q.items()}
             entry["scores_machine"] = mach
