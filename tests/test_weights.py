@@ -144,3 +144,12 @@ def test_shipped_weights_verify():
         assert all(p.stat().st_size <= W.MAX_FILE_BYTES for p in info.files)
         net = W.load_weights(entry["name"])
         assert net.architecture() == entry["architecture"]
+
+
+def test_one_default_per_method(tmp_path):
+    """Registering new default weights takes the mark from the old ones of the same method only."""
+    for name, method in (("old", "sepconv"), ("gan", "sepconv-gan")):
+        W.update_manifest({"name": name, "method": method, "default": True, "files": []}, tmp_path)
+    W.update_manifest({"name": "new", "method": "sepconv", "default": True, "files": []}, tmp_path)
+    defaults = {e["name"]: e["default"] for e in W.read_manifest(tmp_path)["weights"]}
+    assert defaults == {"gan": True, "new": True, "old": False}

@@ -60,9 +60,15 @@ def read_manifest(folder=WEIGHTS_DIR) -> dict:
 
 
 def update_manifest(entry: dict, folder=WEIGHTS_DIR) -> Path:
-    """Insert or replace (by name) ``entry`` in ``folder``/manifest.json (written atomically)."""
+    """Insert or replace (by name) ``entry`` in ``folder``/manifest.json (written atomically).
+    An entry marked default takes that mark from the other weights of its method (one default each)."""
     data = read_manifest(folder)
-    data["weights"] = [e for e in data["weights"] if e.get("name") != entry["name"]] + [entry]
+    others = [e for e in data["weights"] if e.get("name") != entry["name"]]
+    if entry.get("default"):
+        for e in others:
+            if e.get("method") == entry.get("method"):
+                e["default"] = False
+    data["weights"] = others + [entry]
     data["weights"].sort(key=lambda e: e["name"])
     path = Path(folder) / MANIFEST_NAME
     part = path.with_name(path.name + ".part")
