@@ -284,10 +284,7 @@ def train(config: GANConfig, run_dir, resume: bool = False, log=print) -> GANTra
         if "adversarial" not in saved:
             raise ValueError(f"{run_dir} holds a plain SepConv run, not a SepConv-GAN run; "
                              "start a new --out and pass that run as --init")
-        for key in ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device"):
-            saved[key] = getattr(config, key)
-        saved.setdefault("static_fraction", 0.0)        # runs from before the option: motion only
-        config = GANConfig.from_dict(saved)
+        config = sepconv_train.resumed_config(saved, config)
     elif latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     trainer = GANTrainer(config, load_init=ckpt is None)

@@ -389,17 +389,23 @@ def load_checkpoint(trainer: SepConvTrainer, json_path, strict: bool = True) -> 
             torch.cuda.set_rng_state_all(cuda_states)
 
 
+def resumed_config(saved: dict, config: TrainConfig) -> TrainConfig:
+    """The config of a resumed run: its definition from the checkpoint (``saved``), only the length
+    and bookkeeping from ``config``; the result has ``config``'s class."""
+    saved = dict(saved)
+    for key in ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device"):
+        saved[key] = getattr(config, key)
+    saved.setdefault("static_fraction", 0.0)        # runs from before the option: motion only
+    return type(config).from_dict(saved)
+
+
 def train(config: TrainConfig, run_dir, resume: bool = False, log=print) -> SepConvTrainer:
     """Create (or resume) a run in ``run_dir`` and train until ``config.steps``."""
     run_dir = Path(run_dir)
     ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt is not None:
         saved = json.loads(ckpt.read_text())["config"]
-        # the run's definition comes from the checkpoint; only the length and bookkeeping may change
-        for key in ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device"):
-            saved[key] = getattr(config, key)
-        saved.setdefault("static_fraction", 0.0)        # runs from before the option: motion only
-        config = TrainConfig.from_dict(saved)
+        config = resumed_config(saved, config)
     elif not resume and latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     trainer = SepConvTrainer(config, load_init=ckpt is None)
