@@ -31,7 +31,7 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -273,33 +273,24 @@ class GANTrainer(SepConvTrainer):
         return {"loss": float(total.detach()), "psnr": psnr_01(pred.detach(), middle), **parts, **logs}
 
 
+def _check_adversarial_run(saved: dict, run_dir) -> None:
+    if "adversarial" not in saved:
+        raise ValueError(f"{run_dir} holds a plain SepConv run, not a SepConv-GAN run; "
+                         "start a new --out and pass that run as --init")
+
+
 def train(config: GANConfig, run_dir, resume: bool = False, log=print) -> GANTrainer:
     """Create (or resume) an adversarial run in ``run_dir`` and train until ``config.steps``."""
-    from . import sepconv_train
+    from .sepconv_train import open_run
 
-    run_dir = Path(run_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        saved = json.loads(ckpt.read_text())["config"]
-        if "adversarial" not in saved:
-            raise ValueError(f"{run_dir} holds a plain SepConv run, not a SepConv-GAN run; "
-                             "start a new --out and pass that run as --init")
-        config = sepconv_train.resumed_config(saved, config)
-    elif latest_checkpoint(run_dir) is not None:
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    trainer = GANTrainer(config, load_init=ckpt is None)
-    if ckpt is not None:
-        load_checkpoint(trainer, ckpt)
-        log(json.dumps({"resumed_from": ckpt.name, "step": trainer.step}))
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        sepconv_train._atomic_json(run_dir / "config.json", asdict(config))
+    trainer = open_run(run_dir, config, resume, GANTrainer, log, check_saved=_check_adversarial_run)
+    config = trainer.config
     log(json.dumps({"data": trainer.stream.source.describe(), "device": str(trainer.device),
                     "adversarial": config.adversarial, "conditional": config.conditional,
                     "perceptual": trainer.features.source if trainer.features is not None else "off",
                     "generator_parameters": sum(p.numel() for p in trainer.model.parameters()),
                     "discriminator_parameters": sum(p.numel() for p in trainer.discriminator.parameters())}))
-    trainer.run(config.steps, run_dir, log=log)
+    trainer.run(config.steps, Path(run_dir), log=log)
     return trainer
 
 

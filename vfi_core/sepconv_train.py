@@ -399,23 +399,36 @@ def resumed_config(saved: dict, config: TrainConfig) -> TrainConfig:
     return type(config).from_dict(saved)
 
 
-def train(config: TrainConfig, run_dir, resume: bool = False, log=print) -> SepConvTrainer:
-    """Create (or resume) a run in ``run_dir`` and train until ``config.steps``."""
+def open_run(run_dir, config: TrainConfig, resume: bool, make_trainer, log=print, check_saved=None):
+    """The trainer of a new or resumed run in ``run_dir`` (shared by plain and adversarial runs).
+
+    Resuming takes the run's definition from its newest checkpoint (``resumed_config``; with
+    ``check_saved(saved_config, run_dir)`` raising for a run of the wrong kind) and loads it; a new run
+    refuses a folder that already holds one and writes ``config.json``. ``make_trainer(config,
+    load_init)`` builds the trainer."""
     run_dir = Path(run_dir)
     ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is not None:
+    if ckpt is not None:
         saved = json.loads(ckpt.read_text())["config"]
+        if check_saved is not None:
+            check_saved(saved, run_dir)
         config = resumed_config(saved, config)
-    elif not resume and latest_checkpoint(run_dir) is not None:
+    elif latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    trainer = SepConvTrainer(config, load_init=ckpt is None)
+    trainer = make_trainer(config, load_init=ckpt is None)
     if ckpt is not None:
         load_checkpoint(trainer, ckpt)
         log(json.dumps({"resumed_from": ckpt.name, "step": trainer.step}))
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         _atomic_json(run_dir / "config.json", asdict(config))
+    return trainer
+
+
+def train(config: TrainConfig, run_dir, resume: bool = False, log=print) -> SepConvTrainer:
+    """Create (or resume) a run in ``run_dir`` and train until ``config.steps``."""
+    trainer = open_run(run_dir, config, resume, SepConvTrainer, log)
     log(json.dumps({"data": trainer.stream.source.describe(), "device": str(trainer.device),
                     "parameters": sum(p.numel() for p in trainer.model.parameters())}))
-    trainer.run(config.steps, run_dir, log=log)
+    trainer.run(trainer.config.steps, Path(run_dir), log=log)
     return trainer
