@@ -1,5 +1,5 @@
 """GAN Interpolate: SepConv with adversarially trained (SepConv-GAN) weights, as one node."""
-from ..vfi_core.weights import list_weights
+from ..vfi_core.weights import default_first, list_weights
 from . import _comfy
 from ._widgets import TIMING_INPUT
 from .sepconv_nodes import DEVICE_INPUT, FrameWeaveSepConvInterpolate, load_sepconv_weights
@@ -9,7 +9,8 @@ NO_WEIGHTS = "(no SepConv-GAN weights installed)"
 
 def gan_weight_names() -> list:
     """Names of installed SepConv-GAN weights (manifest method "sepconv-gan", or "gan" in the name)."""
-    names = [n for n, info in list_weights(_comfy.model_directories()).items() if info.method == "sepconv-gan"]
+    registry = list_weights(_comfy.model_directories())
+    names = [n for n in default_first(registry, "sepconv-gan") if registry[n].method == "sepconv-gan"]
     return names or [NO_WEIGHTS]
 
 
@@ -33,9 +34,11 @@ class FrameWeaveGANInterpolate:
     @classmethod
     def INPUT_TYPES(cls):
         base = FrameWeaveSepConvInterpolate.INPUT_TYPES()
+        names = gan_weight_names()
         required = {"frames": base["required"]["frames"],
-                    "weights": (gan_weight_names(), {"tooltip": "SepConv-GAN weights from weights/ or ComfyUI's "
-                                                     "models/frameweave/ (manifest method 'sepconv-gan')"})}
+                    "weights": (names, {"default": names[0],
+                                        "tooltip": "SepConv-GAN weights from weights/ or ComfyUI's "
+                                        "models/frameweave/ (manifest method 'sepconv-gan')"})}
         required.update({k: v for k, v in base["required"].items() if k not in ("frames", "model")})
         required["device"] = DEVICE_INPUT
         return {"required": required, "optional": {"timing": TIMING_INPUT}}

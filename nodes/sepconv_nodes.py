@@ -4,7 +4,7 @@ import torch
 from ..vfi_core.sepconv_infer import bisect_clip, check_multiplier
 from ..vfi_core.timing import multiplier_fractions
 from ..vfi_core.validate import check_frames
-from ..vfi_core.weights import list_weights, load_weights
+from ..vfi_core.weights import default_first, list_weights, load_weights
 from . import _comfy
 from ._widgets import TIMING_INPUT, output_timing
 
@@ -13,8 +13,9 @@ DEVICE_INPUT = (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's 
 
 
 def _weight_names() -> list:
-    names = list(list_weights(_comfy.model_directories()))
-    return names or ["(no weights installed)"]
+    """Installed weights, plain SepConv first with the manifest's default at the head (ComfyUI
+    preselects the first entry of a list), then SepConv-GAN weights (same network)."""
+    return default_first(list_weights(_comfy.model_directories()), "sepconv") or ["(no weights installed)"]
 
 
 def load_sepconv_weights(weights: str, fp16: bool = False, device: str = "auto"):
@@ -35,10 +36,13 @@ class FrameWeaveLoadSepConv:
 
     @classmethod
     def INPUT_TYPES(cls):
+        names = _weight_names()
         return {
             "required": {
-                "weights": (_weight_names(), {"tooltip": "safetensors weights from FrameWeave's weights/ folder "
-                                              "or ComfyUI's models/frameweave/ folder"}),
+                "weights": (names, {"default": names[0],
+                                    "tooltip": "safetensors weights from FrameWeave's weights/ folder "
+                                    "or ComfyUI's models/frameweave/ folder (default: the manifest's "
+                                    "default SepConv weights)"}),
                 "fp16": ("BOOLEAN", {"default": False, "tooltip": "store the network in float16 (CUDA only; "
                                      "on CPU it stays float32)"}),
                 "device": DEVICE_INPUT,

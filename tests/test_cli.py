@@ -393,3 +393,12 @@ def test_quickstart_workflow_end_to_end(tmp_path, monkeypatch, capsys):
     assert out.timing.end - out.timing.timestamps[0] == pytest.approx(source.timing.end - source.timing.timestamps[0], abs=0.0101)
     # the input frames are still there, every 4th frame (up to GIF palette error)
     assert (out.frames[::4] - source.frames).abs().mean() < 0.02
+
+
+def test_readme_node_table_is_current(capsys):
+    """The README's node table is the output of `python -m frameweave nodes --markdown` (regenerate
+    it when a node, widget or shipped weight file changes)."""
+    assert cli.main(["nodes", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    assert table in (ROOT / "README.md").read_text(encoding="utf-8"), \
+        "README.md node table is stale: paste the output of `python -m frameweave nodes --markdown`"

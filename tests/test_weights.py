@@ -153,3 +153,22 @@ def test_one_default_per_method(tmp_path):
     W.update_manifest({"name": "new", "method": "sepconv", "default": True, "files": []}, tmp_path)
     defaults = {e["name"]: e["default"] for e in W.read_manifest(tmp_path)["weights"]}
     assert defaults == {"gan": True, "new": True, "old": False}
+
+
+def test_default_first_orders_the_weights_lists(tmp_path, monkeypatch):
+    """The loader widgets preselect their first entry, so the method's manifest default leads,
+    then that method's other weights, then the rest; the shipped lists start with the defaults."""
+    reg = {name: W.WeightsInfo(name, [], {"method": method, "default": default})
+           for name, method, default in (("a_gan", "sepconv-gan", True), ("b_old", "sepconv", False),
+                                         ("c_new", "sepconv", True), ("d_gan_old", "sepconv-gan", False))}
+    assert W.default_first(reg, "sepconv") == ["c_new", "b_old", "a_gan", "d_gan_old"]
+    assert W.default_first(reg, "sepconv-gan") == ["a_gan", "d_gan_old", "c_new", "b_old"]
+
+    from frameweave.nodes import _comfy
+    from frameweave.nodes.gan_nodes import FrameWeaveGANInterpolate
+    from frameweave.nodes.sepconv_nodes import FrameWeaveLoadSepConv
+    from frameweave.vfi_core.sepconv_infer import default_weights_name
+    monkeypatch.setattr(_comfy, "model_directories", lambda: [])
+    for node, method in ((FrameWeaveLoadSepConv, "sepconv"), (FrameWeaveGANInterpolate, "sepconv-gan")):
+        names, extra = node.INPUT_TYPES()["required"]["weights"]
+        assert names[0] == extra["default"] == default_weights_name(method)

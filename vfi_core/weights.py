@@ -122,6 +122,15 @@ def list_weights(extra_dirs=()) -> dict:
     return dict(sorted(found.items()))
 
 
+def default_first(registry: dict, method: str) -> list:
+    """Names of ``registry`` (from list_weights) with ``method``'s weights first, its manifest
+    default at the head, then the other methods' weights; alphabetical within each group."""
+    def rank(name):
+        info = registry[name]
+        return (info.method != method, not (info.manifest or {}).get("default"), name)
+    return sorted(registry, key=rank)
+
+
 def resolve(name_or_path, extra_dirs=()) -> WeightsInfo:
     """A registry name, or a path to a .safetensors file -> WeightsInfo; ValueError if unknown."""
     p = Path(str(name_or_path))
