@@ -197,3 +197,14 @@ def test_seed3_source_still_camera_has_no_offset(make_photo):
         np.testing.assert_array_equal(f0, gt)
         np.testing.assert_array_equal(f1, gt)
     assert "1 static" in source.describe()
+
+
+@pytest.mark.parametrize("adversarial", ["dcgan", "wgan-gp"])
+def test_mixed_precision_steps_on_cpu(make_clip, monkeypatch, adversarial):
+    """The GPU recipe's bfloat16 autocast of the generator, run on a CPU, for both adversarial losses."""
+    from frameweave.vfi_core import sepconv_train
+    monkeypatch.setattr(sepconv_train, "mixed_precision_pays", lambda device: True)
+    trainer = GANTrainer(GANConfig(steps=2, adversarial=adversarial, **dict(TINY, amp=True)),
+                         source=PanSource(make_clip))
+    logs = [trainer.train_step() for _ in range(2)]
+    assert all(np.isfinite(log["loss"]) and np.isfinite(log["d_loss"]) for log in logs)

@@ -103,3 +103,21 @@ def test_exception():
         net(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
     with pytest.raises(ValueError, match=r"\[B,3,H,W\]"):
         net(torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_forward_and_backward_under_autocast(dtype):
+    """Under autocast (the GPU training and fp16 inference paths) the last convolutions give
+    low-precision kernel maps while the frames stay float32; synthesis must accept the mix. CPU
+    autocast applies the same cast rules as CUDA's."""
+    torch.manual_seed(0)
+    net = SepConvNet(kernel_size=5, channels=(4, 4, 4, 4, 4))
+    first, second = torch.rand(2, 1, 3, 32, 32)
+    reference = net(first, second)
+    with torch.autocast("cpu", dtype=dtype):
+        out = net(first, second)
+    assert out.dtype == (torch.float16 if dtype == torch.float16 else torch.float32)
+    torch.testing.assert_close(out.float(), reference, atol=0.02, rtol=0)
+    out.float().mean().backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -164,3 +164,14 @@ def test_cli_train_resume_export(tmp_path, capsys):
     assert read_manifest(shipped)["weights"][0]["files"][0]["file"] == "tiny_run.safetensors"
     assert load_weights("tiny_run", [shipped]).kernel_size == 3           # sha256-verified load
     assert main(["nonsense"]) == 2
+
+
+def test_mixed_precision_steps_on_cpu(monkeypatch, source):
+    """The GPU recipe's bfloat16 autocast, run on a CPU: steps are finite and change the weights
+    (the kernel maps come out in bfloat16 while the frames stay float32)."""
+    monkeypatch.setattr(T, "mixed_precision_pays", lambda device: True)
+    trainer = T.SepConvTrainer(config(amp=True), source=source)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    logs = [trainer.generator_step(trainer.next_batch()) for _ in range(2)]
+    assert all(torch.isfinite(torch.tensor(log["loss"])) for log in logs)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())

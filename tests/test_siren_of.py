@@ -307,3 +307,16 @@ def test_time_scale_auto_interpolates_better_than_the_paper_scale(make_clip):
         out = res.model.render(inserted_times(split.kept_timing, split.fractions))
         scores[time_scale] = float(score_frames(out, truth)[0].mean())
     assert scores[-1] > scores[1.0] + 1.0, scores
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_fit_on_cpu(make_clip, monkeypatch, dtype):
+    """The GPU fit under autocast (bfloat16, or float16 where bf16 is unsupported), on a CPU: the
+    forward-mode flow term and the observation loss stay finite and the fit improves."""
+    from frameweave.vfi_core import inr_fit
+    from frameweave.vfi_core.siren import fit_siren_of
+    monkeypatch.setattr(inr_fit, "_amp_settings", lambda device, amp: (dtype, False))
+    clip = make_clip(4, size=(16, 20), step=(0.5, 1.0))
+    result = fit_siren_of(clip, lambda_obs=TINY_LAMBDA, config=TINY, steps=60, **TINY_FIT)
+    assert math.isfinite(result.best_psnr) and result.best_psnr > result.history[0][2] + 1.0
+    assert all(math.isfinite(t[2]) for t in result.terms if t[2] is not None)

@@ -66,6 +66,15 @@ def _subnet(c: int, k: int) -> nn.Sequential:
         nn.Conv2d(k, k, 3, 1, 1))
 
 
+def _common_dtype(first, second, *maps):
+    """Frames and kernel maps in one dtype: float16 maps pull the frames down to float16 (half the
+    memory traffic; a 0..1 frame keeps ~0.1 grey level); otherwise the maps follow the frames, so
+    bfloat16 maps (8-bit mantissa, ~1 grey level) are raised to float32 instead of the frames lowered."""
+    if maps[0].dtype == torch.float16 and first.dtype != torch.float16:
+        return (first.half(), second.half()) + tuple(m.half() for m in maps)
+    return (first, second) + tuple(m.to(first.dtype) for m in maps)
+
+
 class SepConvNet(nn.Module):
     """Adaptive separable convolution network (midpoint interpolator, t = 0.5).
 
@@ -173,8 +182,12 @@ class SepConvNet(nn.Module):
                 self.vertical2(combine), self.horizontal2(combine))
 
     def synthesize(self, first, second, kv1, kh1, kv2, kh2) -> torch.Tensor:
-        """Paper Eq. 3: Î = SLC(I1; Kv1, Kh1) + SLC(I2; Kv2, Kh2)."""
+        """Paper Eq. 3: Î = SLC(I1; Kv1, Kh1) + SLC(I2; Kv2, Kh2).
+
+        Under autocast the kernel maps come out of the last convolutions in float16/bfloat16 while
+        the frames stay float32; the op needs one dtype (it accumulates in float32 either way)."""
         from ..kernels import separable_local_conv
+        first, second, kv1, kh1, kv2, kh2 = _common_dtype(first, second, kv1, kh1, kv2, kh2)
         return (separable_local_conv(first, kv1, kh1, padding=self.padding, offsets=self._offsets)
                 + separable_local_conv(second, kv2, kh2, padding=self.padding, offsets=self._offsets))
 
