@@ -87,20 +87,27 @@ def _module(name: str, expression: str, device_index: int):
 
 @functools.lru_cache(maxsize=None)
 def _function(name: str, expression: str, device_index: int):
-    return _module(name, expression, device_index).get_function(expression)
+    import cupy  # noqa: PLC0415
+
+    with cupy.cuda.Device(device_index):
+        return _module(name, expression, device_index).get_function(expression)
 
 
 def kernel(name: str, expression: str, device: torch.device, shared_bytes: int = 0):
     """The compiled kernel ``expression`` (e.g. ``"slc_forward<float, 51, true>"``) of ``name``,
     cached per device; ``shared_bytes`` above 48 KiB opts in to the large dynamic shared memory."""
-    fn = _function(name, expression, device.index if device.index is not None else torch.cuda.current_device())
-    if shared_bytes > 48 * 1024:
-        limit = max_shared_bytes(device)
-        if shared_bytes > limit:
-            raise RuntimeError(f"{expression} needs {shared_bytes} bytes of shared memory; "
-                               f"the device allows {limit}")
-        if fn.max_dynamic_shared_size_bytes < shared_bytes:
-            fn.max_dynamic_shared_size_bytes = shared_bytes
+    import cupy  # noqa: PLC0415
+
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    with cupy.cuda.Device(index):                  # the function and its attribute belong to that device
+        fn = _function(name, expression, index)
+        if shared_bytes > 48 * 1024:
+            limit = max_shared_bytes(device)
+            if shared_bytes > limit:
+                raise RuntimeError(f"{expression} needs {shared_bytes} bytes of shared memory; "
+                                   f"the device allows {limit}")
+            if fn.max_dynamic_shared_size_bytes < shared_bytes:
+                fn.max_dynamic_shared_size_bytes = shared_bytes
     return fn
 
 
@@ -122,6 +129,13 @@ def launch(fn, device: torch.device, grid: tuple, block: tuple, args: tuple, sha
     stream = torch.cuda.current_stream(index)
     with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream.cuda_stream, index):
         fn(grid, block, args, shared_mem=shared_bytes)
+
+
+@functools.lru_cache(maxsize=64)
+def device_table(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small constant table (tap offsets, blur weights) on ``device``, copied there once: a fresh
+    host-to-device copy per launch would synchronise with the host on every call."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def ptr(t: torch.Tensor) -> np.uint64:

@@ -14,6 +14,7 @@ import torch
 
 ENV = "FRAMEWEAVE_KERNELS"
 MODES = ("auto", "torch", "cuda")
+MAX_CUDA_BATCH = 65535          # the kernels put the batch on grid z, whose limit this is
 
 
 def mode() -> str:
@@ -26,7 +27,8 @@ def mode() -> str:
 
 @functools.lru_cache(maxsize=1)
 def cupy_status() -> tuple:
-    """(usable, reason): whether CuPy imports and sees a CUDA device. Cached for the process."""
+    """(usable, reason): whether CuPy imports, sees a CUDA device and can load NVRTC. Cached for
+    the process."""
     try:
         import cupy  # noqa: PLC0415
     except Exception as exc:  # ImportError, or a broken CUDA install raising at import
@@ -37,7 +39,12 @@ def cupy_status() -> tuple:
         return False, f"CuPy cannot talk to the CUDA driver ({type(exc).__name__}: {exc})"
     if count < 1:
         return False, "CuPy sees no CUDA device"
-    return True, f"CuPy {cupy.__version__}, {count} CUDA device(s)"
+    try:                                      # the kernels are compiled at run time by NVRTC
+        major, minor = cupy.cuda.nvrtc.getVersion()
+    except Exception as exc:
+        return False, (f"CuPy cannot load NVRTC to compile the kernels ({type(exc).__name__}: {exc}); "
+                       "pip install nvidia-cuda-nvrtc-cu12")
+    return True, f"CuPy {cupy.__version__}, NVRTC {major}.{minor}, {count} CUDA device(s)"
 
 
 def use_cuda(*tensors: torch.Tensor) -> bool:

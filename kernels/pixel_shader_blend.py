@@ -73,13 +73,16 @@ def _check_frames(**frames) -> None:
 
 
 def _blur(d: torch.Tensor, radius: int) -> torch.Tensor:
-    """Separable Gaussian blur of [B,1,H,W] with replicate borders."""
+    """Separable Gaussian blur of [B,1,H,W] with replicate borders, as weighted sums of shifted
+    slices: plain float32 (or float64) arithmetic on every device, where a cuDNN convolution may
+    use TF32 on Ampere/Hopper GPUs and move the map by a tenth of a grey level."""
     if radius == 0:
         return d
-    w = gaussian_weights(radius, d.device, d.dtype)
+    H, W = d.shape[-2:]
+    taps = gaussian_weights(radius, d.device, d.dtype).tolist()
     d = F.pad(d, (radius, radius, radius, radius), mode="replicate")         # [B,1,H+2r,W+2r]
-    d = F.conv2d(d, w.view(1, 1, 1, -1))                                      # horizontal pass
-    return F.conv2d(d, w.view(1, 1, -1, 1))                                   # vertical pass
+    d = sum(w * d[..., :, k:k + W] for k, w in enumerate(taps))               # horizontal: [B,1,H+2r,W]
+    return sum(w * d[..., k:k + H, :] for k, w in enumerate(taps))           # vertical:   [B,1,H,W]
 
 
 def _reference_blend_map(first, second, radius):
@@ -117,7 +120,7 @@ def cuda_pixel_shader_blend(first, second, interpolated, radius, low, high):
     B, C, H, W = first.shape
     out = torch.empty_like(first)
     bmap = torch.empty((B, 1, H, W), dtype=torch.float32, device=first.device)
-    weights = gaussian_weights(radius, first.device)
+    weights = cp.device_table(tuple(gaussian_weights(radius).tolist()), torch.float32, first.device)
     shared = 4 * ((_TH + 2 * radius) * (_TW + 2 * radius) + (_TH + 2 * radius) * _TW)
     fn = cp.kernel("pixel_shader_blend.cu", f"psb_blend<{cp.scalar_type(first.dtype)}>", first.device, shared)
     cp.launch(fn, first.device, ((W + _TW - 1) // _TW, (H + _TH - 1) // _TH, B), (_TW, _TH, 1),
@@ -149,8 +152,13 @@ def pixel_shader_blend(first: torch.Tensor, second: torch.Tensor, interpolated: 
         raise ValueError(f"need 0 <= low < high (grey levels), got low={low}, high={high}")
     tensors = (first, second, interpolated)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    if (first.dtype != torch.float64 and not needs_grad and _dispatch.use_cuda(*tensors)):
-        out, bmap = cuda_pixel_shader_blend(first, second, interpolated, radius, low, high)
+    if (first.dtype != torch.float64 and not needs_grad and _dispatch.use_cuda(*tensors)
+            and first.shape[0] > 0):
+        n = _dispatch.MAX_CUDA_BATCH                                 # the batch is on grid z
+        parts = [cuda_pixel_shader_blend(f, s, v, radius, low, high)
+                 for f, s, v in zip(first.split(n), second.split(n), interpolated.split(n))]
+        out, bmap = (parts[0] if len(parts) == 1 else
+                     (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])))
     else:
         out, bmap = reference_pixel_shader_blend(first, second, interpolated, radius, low, high)
     return (out, bmap) if return_map else out

@@ -337,7 +337,7 @@ def _cuda_plan(frame: torch.Tensor, offsets: tuple):
         raise ValueError(f"the taps span {span} pixels; the CUDA tile would need "
                          f"{4 * (K + patch_floats)} bytes of shared memory (device limit {limit}); "
                          "use FRAMEWEAVE_KERNELS=torch for such wide kernels")
-    taps = torch.tensor(offsets, dtype=torch.int32, device=frame.device)
+    taps = _cupy.device_table(tuple(offsets), torch.int32, frame.device)
     template = f"{_cupy.scalar_type(frame.dtype)}, {K}, {'true' if dense else 'false'}"
     return _cupy, template, taps, lo, span, group, lambda cg: 4 * (K + cg * patch_floats)
 
@@ -464,6 +464,10 @@ def separable_local_conv(frame: torch.Tensor, k_vertical: torch.Tensor, k_horizo
         if frame.dtype == torch.float64:
             if _dispatch.mode() == "cuda":
                 raise ValueError("the CUDA kernels take float32/float16/bfloat16, not float64")
-        else:
+        elif frame.shape[0] > _dispatch.MAX_CUDA_BATCH:            # one launch per batch slice
+            n = _dispatch.MAX_CUDA_BATCH
+            return torch.cat([_CudaFunction.apply(f, v, h, offs, padding) for f, v, h in
+                              zip(frame.split(n), k_vertical.split(n), k_horizontal.split(n))])
+        elif frame.shape[0] > 0:                                   # an empty batch needs no kernel
             return _CudaFunction.apply(frame, k_vertical, k_horizontal, offs, padding)
     return _ReferenceFunction.apply(frame, k_vertical, k_horizontal, offs, padding)

@@ -4,6 +4,7 @@ import ctypes
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,6 +128,44 @@ extern "C" int emu_backward_frame(const float* g, const float* kv, const float* 
     return 0;
 }
 
+// Entry points with the kernels' own parameter lists and the grid/block chosen by the Python
+// launchers, so the launchers themselves (grids, channel groups, argument order) run here too.
+#define FW_DIMS int gx, int gy, int gz, int bx, int by, int bz
+#define FW_GRID fw_dim3{gx, gy, gz}, fw_dim3{bx, by, bz}
+extern "C" int emu_launch_slc_forward(FW_DIMS, int K, int dense, const float* frame, const float* kv,
+                                      const float* kh, const int* offsets, float* out, int C, int H, int W,
+                                      int lo, int span, int replicate) {
+    if (dense) { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward<float, KK, true>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
+    else { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward<float, KK, false>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
+    return 0;
+}
+extern "C" int emu_launch_slc_forward_dense2(FW_DIMS, int K, int dense, const float* frame, const float* kv,
+                                             const float* kh, float* out, int C, int H, int W, int lo,
+                                             int replicate) {
+    FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward_dense2<float, KK>(frame, kv, kh, out, C, H, W, lo, replicate); }))
+    return 0;
+}
+extern "C" int emu_launch_slc_backward_kernels(FW_DIMS, int K, int dense, const float* g, const float* frame,
+                                               const float* kv, const float* kh, const int* offsets, float* gkv,
+                                               float* gkh, int C, int H, int W, int lo, int span, int replicate,
+                                               int accumulate) {
+    if (dense) { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_backward_kernels<float, KK, true>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
+    else { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_backward_kernels<float, KK, false>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
+    return 0;
+}
+extern "C" int emu_launch_slc_backward_frame(FW_DIMS, int K_, int dense, const float* g, const float* kv,
+                                             const float* kh, const int* offsets, float* gpad, int B, int C,
+                                             int H, int W, int K, int p) {
+    launch(FW_GRID, [=] { slc_backward_frame<float>(g, kv, kh, offsets, gpad, B, C, H, W, K, p); });
+    return 0;
+}
+extern "C" int emu_launch_psb_blend(FW_DIMS, int K_, int dense, const float* a, const float* b, const float* v,
+                                    const float* w, float* out, float* bmap, int C, int H, int W, int radius,
+                                    float low, float high) {
+    launch(FW_GRID, [=] { psb_blend<float>(a, b, v, w, out, bmap, C, H, W, radius, low, high); });
+    return 0;
+}
+
 extern "C" int emu_psb(const float* a, const float* b, const float* v, const float* w, float* out, float* bmap,
                        int B, int C, int H, int W, int radius, float low, float high) {
     launch(fw_dim3{(W + PSB_TW - 1) / PSB_TW, (H + PSB_TH - 1) / PSB_TH, B}, fw_dim3{PSB_TW, PSB_TH, 1},
@@ -212,3 +251,81 @@ def test_pixel_shader_source_on_cpu_emulator(emulator):
         ref, ref_map = reference_pixel_shader_blend(a, b, v, radius, 2.0, 6.0)
         torch.testing.assert_close(bmap, ref_map, atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+
+
+# --- the Python launchers, run against the emulated kernels -------------------------------------
+class EmulatedCupy:
+    """Stands in for ``kernels._cupy``'s device calls: ``kernel`` returns the instantiation name and
+    ``launch`` runs it in the emulator with the launcher's own grid, block and argument tuple.
+    CPU tensors' data pointers are host pointers, which is what the emulated kernels read."""
+
+    def __init__(self, emulator, shared_limit=227 * 1024):
+        self.emulator, self.shared_limit, self.launches = emulator, shared_limit, []
+
+    def kernel(self, name, expression, device, shared_bytes=0):
+        assert shared_bytes <= self.shared_limit, (expression, shared_bytes)
+        return expression
+
+    def max_shared_bytes(self, device):
+        return self.shared_limit
+
+    def launch(self, expression, device, grid, block, args, shared_bytes=0):
+        import re
+        m = re.fullmatch(r"(\w+)<float(?:, (\d+))?(?:, (true|false))?>", expression)
+        assert m, expression
+        name, K, dense = m[1], int(m[2] or 0), int(m[3] != "false")
+        assert all(1 <= g <= 65535 for g in grid[1:]) and grid[0] >= 1, grid
+        assert block[0] * block[1] * block[2] <= 256, block
+        c_args = []
+        for a in args:
+            if isinstance(a, np.uint64):
+                c_args.append(ctypes.c_void_p(int(a)))
+            elif isinstance(a, np.float32):
+                c_args.append(ctypes.c_float(float(a)))
+            else:
+                assert isinstance(a, np.int32), type(a)
+                c_args.append(ctypes.c_int(int(a)))
+        dims = [ctypes.c_int(int(v)) for v in (*grid, *block)]
+        self.launches.append((expression, tuple(grid), shared_bytes))
+        assert getattr(self.emulator, f"emu_launch_{name}")(*dims, ctypes.c_int(K), ctypes.c_int(dense), *c_args) == 0
+
+
+@pytest.fixture
+def emulated_cupy(emulator, monkeypatch):
+    from frameweave.kernels import _cupy
+    fake = EmulatedCupy(emulator)
+    for attr in ("kernel", "max_shared_bytes", "launch"):
+        monkeypatch.setattr(_cupy, attr, getattr(fake, attr))
+    return fake
+
+
+@pytest.mark.parametrize("offsets,padding,channels", [((-2, -1, 0, 1, 2), "replicate", 6),
+                                                      ((-4, -2, -1, 0, 1, 2, 4), "zero", 5),
+                                                      ((-1, 0, 1), "zero", 3)])
+def test_python_launchers_on_cpu_emulator(emulated_cupy, offsets, padding, channels):
+    """cuda_forward / cuda_backward as a GPU would run them (channel groups of at most 4, the
+    accumulate flag, the dense2 choice, the frame-gradient launches), against the reference."""
+    from frameweave.kernels.separable_local_conv import cuda_backward, cuda_forward, reference_backward, reference_forward
+    g = torch.Generator().manual_seed(2)
+    B, C, H, W, K = 2, channels, 10, 70, len(offsets)
+    frame, grad = torch.rand(B, C, H, W, generator=g), torch.randn(B, C, H, W, generator=g)
+    kv, kh = torch.randn(B, K, H, W, generator=g), torch.randn(B, K, H, W, generator=g)
+    out = cuda_forward(frame, kv, kh, offsets, padding)
+    torch.testing.assert_close(out, reference_forward(frame, kv, kh, offsets, padding), atol=1e-5, rtol=1e-5)
+    for ours, ref in zip(cuda_backward(grad, frame, kv, kh, offsets, padding),
+                         reference_backward(grad, frame, kv, kh, offsets, padding)):
+        torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-5)
+    names = {e.split("<")[0] for e, _, _ in emulated_cupy.launches}
+    dense = offsets == tuple(range(offsets[0], offsets[0] + K))
+    assert names == {"slc_forward_dense2" if dense else "slc_forward", "slc_backward_kernels", "slc_backward_frame"}
+
+
+def test_pixel_shader_launcher_on_cpu_emulator(emulated_cupy):
+    from frameweave.kernels.pixel_shader_blend import cuda_pixel_shader_blend, reference_pixel_shader_blend
+    g = torch.Generator().manual_seed(3)
+    a, b, v = (torch.rand(2, 3, 12, 45, generator=g) for _ in range(3))
+    b[..., :20] = a[..., :20] + 0.01 * torch.rand(2, 3, 12, 20, generator=g)
+    out, bmap = cuda_pixel_shader_blend(a, b, v, 2, 2.0, 6.0)
+    ref, ref_map = reference_pixel_shader_blend(a, b, v, 2, 2.0, 6.0)
+    torch.testing.assert_close(bmap, ref_map, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)

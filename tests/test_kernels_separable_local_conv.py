@@ -210,6 +210,41 @@ def test_cuda_gradcheck():
                                     eps=1e-2, atol=5e-3, rtol=5e-3)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not has_gpu, reason="needs a CUDA GPU and a working CuPy")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("offsets", [None, "composite"])
+def test_cuda_production_sizes_layouts_and_streams(dtype, offsets, monkeypatch):
+    """The paths the small test misses: K = 51 (over 48 KiB of shared memory: the opt-in), six
+    channels (several channel groups, accumulating backward), channels-last inputs, a side stream."""
+    offs = composite_dilation_offsets(25, 26, 2) if offsets == "composite" else None
+    frame, kv, kh = inputs(2, 6, 45, 83, 51, dtype=dtype, device="cuda")
+    frame = frame.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn_like(frame)
+    results = {}
+    for mode in ("torch", "cuda"):
+        monkeypatch.setenv("FRAMEWEAVE_KERNELS", mode)
+        leaves = [t.clone().requires_grad_() for t in (frame, kv, kh)]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            out = separable_local_conv(*leaves, offsets=offs)
+            out.backward(grad)
+        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        results[mode] = [out.detach()] + [t.grad for t in leaves]
+    tol = {torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}[dtype]
+    for a, b in zip(results["cuda"], results["torch"]):
+        assert torch.isfinite(a.float()).all()
+        torch.testing.assert_close(a.float(), b.float(), rtol=tol, atol=tol * 4)
+
+
+def test_empty_batch_gives_an_empty_result():
+    frame, kv, kh = inputs(1, 3, 6, 7, 3)
+    out = separable_local_conv(frame[:0], kv[:0], kh[:0])
+    assert out.shape == (0, 3, 6, 7)
+
+
 # --- composite dilation --------------------------------------------------------------------
 def test_composite_offsets_mapping():
     offs = composite_dilation_offsets(5, 4, 3)
@@ -251,3 +286,27 @@ def test_composite_exception():
         composite_dilation_offsets(3, 2, 0)
     with pytest.raises(ValueError, match="integer"):
         composite_dilation_offsets(3.5, 2, 2)
+
+
+def test_dispatcher_needs_nvrtc(monkeypatch):
+    """CuPy that sees a GPU but cannot load NVRTC is unusable: auto keeps the reference and cuda
+    mode names the missing library (the kernels are compiled at run time)."""
+    import sys
+    import types
+
+    from frameweave.kernels import _dispatch
+
+    def no_nvrtc():
+        raise OSError("libnvrtc.so.12: cannot open shared object file")
+    fake = types.SimpleNamespace(__version__="13.9", cuda=types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1), nvrtc=types.SimpleNamespace(getVersion=no_nvrtc)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    _dispatch.cupy_status.cache_clear()
+    try:
+        ok, reason = _dispatch.cupy_status()
+        assert not ok and "NVRTC" in reason and "nvidia-cuda-nvrtc-cu12" in reason
+        fake.cuda.nvrtc.getVersion = lambda: (12, 8)
+        _dispatch.cupy_status.cache_clear()
+        assert _dispatch.cupy_status() == (True, "CuPy 13.9, NVRTC 12.8, 1 CUDA device(s)")
+    finally:
+        _dispatch.cupy_status.cache_clear()
