@@ -124,6 +124,10 @@ def test_save_errors(out_dir, make_clip):
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         node.save(bad, "x", "mp4", 0.0)
+    with pytest.raises(ValueError, match="got torch.uint8 values; divide 8-bit values by 255"):
+        node.save((frames * 255).to(torch.uint8), "x", "gif", 0.0)
+    with pytest.raises(ValueError, match="IMAGE values are 0..1"):
+        node.save(frames * 255, "x", "gif", 0.0)
     assert not any(out_dir.iterdir())
 
 

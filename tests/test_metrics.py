@@ -126,6 +126,8 @@ def test_exceptions(clip):
         metrics.psnr((clip * 255).to(torch.uint8), (clip * 255).to(torch.uint8))
     with pytest.raises(ValueError, match="no gradient"):
         metrics.sharpness_ratio(clip, torch.full_like(clip, 0.5))
+    with pytest.raises(ValueError, match=r"in frame\(s\) \[0, 1.*IMAGE values are 0..1 \(for 0..255 data"):
+        metrics.psnr(clip * 255, clip)
 
 
 @pytest.mark.cuda

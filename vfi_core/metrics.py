@@ -22,6 +22,8 @@ the 0..255 scale, as in the frame-interpolation literature (and the numbers in
 """
 import torch
 
+from .validate import check_value_range
+
 PSNR_CAP_DB = 100.0     # value returned for identical frames (MSE = 0) and anything above
 PEAK = 255.0            # L, the dynamic range of 8-bit pixel values
 SSIM_WINDOW = 11        # Gaussian window size (taps) of Wang et al. 2004
@@ -56,6 +58,7 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor, names=("a", "b"), min_side: in
         if not bool(finite.all()):
             bad = (~finite).nonzero().flatten().tolist()
             raise ValueError(f"{name}: NaN or Inf values in frame(s) {bad[:10]}")
+        check_value_range(x, name)
 
 
 def _frames_per_chunk(a: torch.Tensor, maps: int = 1) -> int:
