@@ -250,10 +250,25 @@ def _node_progress_bars(reporter):
         _comfy.Progress = base
 
 
+def _check_output_dir(folder: Path) -> None:
+    """UsageError unless ``folder`` is a writable folder or could be created as one."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise UsageError(f"--output-dir {folder}: exists and is not a folder")
+        existing = folder
+    else:
+        existing = next((p for p in folder.absolute().parents if p.exists()), None)
+        if existing is None or not existing.is_dir():
+            raise UsageError(f"--output-dir {folder}: cannot be created ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output-dir {folder}: {existing} is not writable")
+
+
 def cmd_run(args) -> int:
     from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: PLC0415
     from .nodes._headless import (NodeExecutionError, WorkflowValidationError,  # noqa: PLC0415
-                                  is_ui_format, load_workflow, run_workflow)
+                                  is_ui_format, load_workflow, run_workflow, to_api_format,
+                                  validate_workflow)
 
     try:
         workflow = load_workflow(args.workflow)
@@ -265,10 +280,25 @@ def cmd_run(args) -> int:
         _err(str(exc))
         return EXIT_USAGE
 
-    output_dir = Path(args.output_dir) if args.output_dir else None
+    output_dir = Path(args.output_dir).expanduser() if args.output_dir else None
+    if output_dir is not None:
+        try:
+            _check_output_dir(output_dir)
+        except UsageError as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+    try:                             # a rejected workflow leaves nothing behind, not even the folder
+        validate_workflow(to_api_format(workflow, NODE_CLASS_MAPPINGS), NODE_CLASS_MAPPINGS)
+    except WorkflowValidationError as exc:
+        _err(f"{args.workflow}: {exc}")
+        return EXIT_USAGE
     saved_env = os.environ.get("FRAMEWEAVE_OUTPUT_DIR")
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _err(f"--output-dir {output_dir}: cannot be created ({exc.strerror or exc})")
+            return EXIT_USAGE
         os.environ["FRAMEWEAVE_OUTPUT_DIR"] = str(output_dir)
     reporter = _RunReporter(workflow, NODE_DISPLAY_NAME_MAPPINGS, enabled=not args.quiet)
 
@@ -337,18 +367,20 @@ def _result_nodes(workflow, results, node_classes) -> list:
 
 
 # --- interpolate -------------------------------------------------------------------------------
-def _method_options(func, options: dict) -> dict:
-    import inspect  # noqa: PLC0415
+def _method_options(func, options: dict, fractions) -> dict:
+    """``options`` checked against what the method takes, and its cheap checks run (times the
+    method cannot make, unknown weights, an unavailable device) before any frame is read."""
+    from .vfi_core.methods import method_options, precheck  # noqa: PLC0415
 
-    params = inspect.signature(func).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return options
-    fixed = {"frames", "fractions", "timing", "progress"}
-    allowed = [n for n, p in params.items() if n not in fixed and p.kind != p.VAR_POSITIONAL]
+    allowed = method_options(func)
     for key in options:
         if key not in allowed:
             raise UsageError(f"--option {key}: this method has no such option; "
                              f"its options: {', '.join(allowed) or 'none'}")
+    try:
+        precheck(func, fractions, options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return options
 
 
@@ -409,9 +441,10 @@ def cmd_interpolate(args) -> int:
         if args.times is not None:
             fractions = parse_times(args.times)
         else:
-            if args.multiplier < 2:
-                raise ValueError(f"--multiplier must be at least 2, got {args.multiplier}")
-            fractions = multiplier_fractions(args.multiplier)
+            multiplier = 2 if args.multiplier is None else args.multiplier
+            if multiplier < 2:
+                raise ValueError(f"--multiplier must be at least 2, got {multiplier}")
+            fractions = multiplier_fractions(multiplier)
         method = get_method(args.method)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -419,12 +452,15 @@ def cmd_interpolate(args) -> int:
     for text in args.option or ():
         key, raw = _split_assignment(text, "--option")
         options[key] = parse_value(raw)
-    options = _method_options(method, options)
+    options = _method_options(method, options, fractions)
 
     t0 = time.perf_counter()
     try:
         clip = frames_io.read_frames(src, start=args.start, stop=args.stop, step=args.step,
                                      max_frames=args.max_frames, fps=args.fps)
+    except KeyboardInterrupt:
+        _err("interrupted while reading; nothing was written")
+        return 130
     except Exception as exc:  # noqa: BLE001  (reader errors name the file and the problem)
         kind = "" if isinstance(exc, (FileNotFoundError, ValueError)) else f"{type(exc).__name__}: "
         _err(f"could not read {src}: {kind}{exc}")
@@ -462,6 +498,9 @@ def cmd_interpolate(args) -> int:
     out_timing = timing.with_inserted(fractions)
     try:   # written to DST.part and renamed when complete: a failure leaves no output file
         written = frames_io.write_frames(dst, out, timing=out_timing)
+    except KeyboardInterrupt:
+        _err(f"interrupted while writing; {dst} was not written")
+        return 130
     except Exception as exc:  # noqa: BLE001
         _err(f"could not write {dst}: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
@@ -590,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     itp.add_argument("--method", default="flow", metavar="NAME",
                      help="linear, flow, neco, siren-of, sepconv, sepconv-gan (default: flow); see --list-methods")
     rate = itp.add_mutually_exclusive_group()
-    rate.add_argument("--multiplier", type=int, default=2, metavar="M",
+    rate.add_argument("--multiplier", type=int, default=None, metavar="M",
                       help="frame-rate multiplier: insert frames at t = j/M (default 2)")
     rate.add_argument("--times", metavar="T1,T2,...", help="explicit in-between times in (0,1), e.g. 0.25,0.5")
     itp.add_argument("--start", type=int, default=0, help="first input frame to read (default 0)")

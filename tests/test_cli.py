@@ -121,6 +121,18 @@ def test_run_usage_and_validation_errors_exit_2(tmp_path, cli_nodes, capsys, ext
     assert not (tmp_path / "o" / "cli.txt").exists()
 
 
+def test_run_output_dir_errors_and_no_folder_for_a_rejected_workflow(tmp_path, cli_nodes, capsys):
+    wf = write_workflow(tmp_path)
+    a_file = tmp_path / "file.gif"
+    a_file.write_bytes(b"x")
+    for target, message in ((a_file, "exists and is not a folder"), (a_file / "sub", "cannot be created")):
+        assert cli.main(["run", str(wf), "--output-dir", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert cli.main(["run", str(wf), "--output-dir", str(tmp_path / "a" / "deep"), "--set", "1.value=11"]) == 2
+    assert not (tmp_path / "a").exists()
+
+
 def test_run_unknown_node_and_empty_ui_workflow_exit_2(tmp_path, capsys):
     wf = tmp_path / "wf.json"
     wf.write_text(json.dumps({"3": {"class_type": "KSampler", "inputs": {}}}))
@@ -250,14 +262,39 @@ def test_interpolate_failure_leaves_no_output(tmp_path, gif_clip, fake_methods, 
     (["--method", "blend", "-o", "{in}"], "must not overwrite the input"),
     (["--method", "blend", "--step", "0"], "--step must be >= 1, got 0"),
     (["--method", "blend", "--start", "3", "--stop", "2"], "--stop (2) must be after --start (3)"),
+    # options passed on through **options, internal parameters, and what a method can check up front
+    (["--method", "neco", "--option", "bogus=1"], "--option bogus: this method has no such option; its options: "
+                                                  "encoding, L, sigma"),
+    (["--method", "siren-of", "--option", "config=1"], "--option config: this method has no such option"),
+    (["--method", "sepconv-gan", "--option", "method=x"], "--option method: this method has no such option; "
+                                                          "its options: weights, tile_size, fp16, device, chunk"),
+    (["--method", "sepconv", "--option", "model=x"], "--option model: this method has no such option"),
+    (["--method", "flow", "--option", "flow=x"], "--option flow: this method has no such option"),
+    (["--method", "sepconv", "--multiplier", "3"], "SepConv produces midpoints only"),
+    (["--method", "sepconv", "--times", "0.25,0.5"], "SepConv produces midpoints only"),
+    (["--method", "sepconv", "--option", "weights=\"nope\""], "unknown SepConv weights 'nope'"),
 ])
 def test_interpolate_usage_errors_exit_2(tmp_path, gif_clip, fake_methods, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)).replace("{in}", str(gif_clip)) for a in args]
     if "-o" not in args:
         args += ["-o", str(tmp_path / "out.gif")]
     assert cli.main(["interpolate", str(gif_clip), *args]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "read " not in err and "Traceback" not in err    # refused before reading
     assert list(tmp_path.iterdir()) == [gif_clip]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_interpolate_cuda_device_without_cuda_exits_2(tmp_path, gif_clip, capsys):
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(tmp_path / "o.gif"), "--method", "neco",
+                     "--option", "device=\"cuda\""]) == 2
+    assert "device 'cuda': CUDA is not available" in capsys.readouterr().err
+
+
+def test_interpolate_multiplier_and_times_exclude_each_other(tmp_path, gif_clip, capsys):
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(tmp_path / "o.gif"), "--multiplier", "2",
+                     "--times", "0.5"]) == 2
+    assert "argument --times: not allowed with argument --multiplier" in capsys.readouterr().err
 
 
 def test_interpolate_bad_input_file(tmp_path, fake_methods, capsys):

@@ -75,6 +75,16 @@ def test_exceptions(pan):
         estimate_flow(bad)
     with pytest.raises(ValueError, match="too small"):
         estimate_flow(pan[:, :4, :4])
+    # OpenCV's DIS kills the process (segmentation fault) on 8..15-pixel-high frames 40+ wide:
+    # refused before it is called, for every entry point
+    strip = np.zeros((8, 48), np.uint8)
+    with pytest.raises(ValueError, match="too small for DIS optical flow.*16x16"):
+        dis_flow_pair(strip, strip)
+    with pytest.raises(ValueError, match="16x16"):
+        estimate_flow(torch.zeros(2, 12, 64, 3))
+    from frameweave.vfi_core.baselines import flow_warp_pair
+    with pytest.raises(ValueError, match="16x16"):
+        flow_warp_pair(torch.zeros(1, 15, 40, 3), torch.zeros(1, 15, 40, 3), 0.5)
     with pytest.raises(ValueError, match="sizes differ"):
         dis_flow_pair(np.zeros((16, 16), np.uint8), np.zeros((16, 17), np.uint8))
     with pytest.raises(ValueError, match="uint8"):

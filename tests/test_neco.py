@@ -189,6 +189,15 @@ def test_save_load_gaussian_keeps_B(tmp_path):
     assert torch.equal(loaded.render([0.3]), model.render([0.3]))
 
 
+def test_load_inr_rejects_files_that_are_not_models(tmp_path):
+    text = tmp_path / "notes.safetensors"
+    text.write_text("not a model")
+    with pytest.raises(ValueError, match="notes.safetensors: not a safetensors file, or a damaged one"):
+        load_inr(text)
+    with pytest.raises(FileNotFoundError, match="no fitted model file"):
+        load_inr(tmp_path / "missing.safetensors")
+
+
 def test_interpolate_clip_keeps_inputs(make_clip):
     frames = make_clip(3, size=(12, 16))
     timing = FrameTiming.from_durations([0.1, 0.3, 0.2])

@@ -37,7 +37,7 @@ down-weighting them (``warp.flow_validity``) was tried and lost 0.1-0.5 dB, so i
 """
 import torch
 
-from .flow import PRESETS, FlowField, as_flow_field, dis_estimator, dis_flow_pair, to_gray_uint8
+from .flow import PRESETS, FlowField, as_flow_field, check_dis_size, dis_estimator, dis_flow_pair, to_gray_uint8
 from .sequence import insert_frames
 from .validate import check_frames, check_same_size
 from .warp import backward_warp, occlusion_mask
@@ -111,9 +111,7 @@ def warp_blend(first: torch.Tensor, second: torch.Tensor, flow_01: torch.Tensor,
 def pair_flows(first: torch.Tensor, second: torch.Tensor, preset: str = "medium"):
     """DIS flows (F_{0->1}, F_{1->0}) of each pair in a batch, [B,H,W,2] each."""
     dis = dis_estimator(preset)
-    if min(first.shape[1:3]) < 8:
-        raise ValueError(f"frames of {first.shape[2]}x{first.shape[1]} are too small for DIS optical flow "
-                         "(need at least 8x8 pixels)")
+    check_dis_size(first.shape[2], first.shape[1])
     g0, g1 = to_gray_uint8(first), to_gray_uint8(second)                 # [B,H,W] uint8
     f01 = [torch.from_numpy(dis_flow_pair(a, b, dis=dis)) for a, b in zip(g0, g1)]
     f10 = [torch.from_numpy(dis_flow_pair(b, a, dis=dis)) for a, b in zip(g0, g1)]

@@ -79,6 +79,19 @@ def _check_flow(flow, name: str) -> torch.Tensor:
 
 
 # --- DIS -------------------------------------------------------------------------------------
+# Smallest frame side DIS is given. OpenCV 4/5's DIS raises below 8 px or when neither side
+# reaches 12 px, and crashes the process (segmentation fault) when the height is under 16 px and
+# the width is 40 px or more (measured for all three presets, heights 1..40, widths 1..259).
+DIS_MIN_SIDE = 16
+
+
+def check_dis_size(width: int, height: int) -> None:
+    """ValueError for frames too small for OpenCV's DIS optical flow (see ``DIS_MIN_SIDE``)."""
+    if min(width, height) < DIS_MIN_SIDE:
+        raise ValueError(f"frames of {width}x{height} are too small for DIS optical flow (need at least "
+                         f"{DIS_MIN_SIDE}x{DIS_MIN_SIDE} pixels; OpenCV fails or crashes below that)")
+
+
 def dis_estimator(preset: str = "medium"):
     """A cv2.DISOpticalFlow object with OpenCV's preset ``preset`` (ultrafast / fast / medium)."""
     import cv2  # noqa: PLC0415  (heavy import kept local)
@@ -108,6 +121,7 @@ def dis_flow_pair(a_gray: np.ndarray, b_gray: np.ndarray, preset: str = "medium"
     if a_gray.shape != b_gray.shape:
         raise ValueError(f"dis_flow_pair: image sizes differ: {a_gray.shape[::-1]} vs {b_gray.shape[::-1]} (w, h)")
     dis = dis if dis is not None else dis_estimator(preset)
+    check_dis_size(a_gray.shape[1], a_gray.shape[0])                   # a crash in OpenCV otherwise
     flow = dis.calc(np.ascontiguousarray(a_gray), np.ascontiguousarray(b_gray), None)
     return np.asarray(flow, dtype=np.float32)
 
@@ -120,9 +134,7 @@ def estimate_flow(frames: torch.Tensor, preset: str = "medium", backward: bool =
     """
     frames = check_frames(frames, min_count=2)
     dis = dis_estimator(preset)
-    if min(frames.shape[1:3]) < 8:
-        raise ValueError(f"frames of {frames.shape[2]}x{frames.shape[1]} are too small for DIS optical flow "
-                         "(need at least 8x8 pixels)")
+    check_dis_size(frames.shape[2], frames.shape[1])
     gray = to_gray_uint8(frames)                                         # [T,H,W] uint8
     n = gray.shape[0] - 1
     fwd, bwd = [], []

@@ -87,8 +87,11 @@ def load_inr(path, device="cpu") -> ImplicitVideo:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no fitted model file at {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # noqa: BLE001  (safetensors raises its own error types)
+        raise ValueError(f"{path}: not a safetensors file, or a damaged one ({exc})") from None
     kind = meta.get("kind")
     if kind not in INR_REGISTRY:
         raise ValueError(f"{path.name}: not a FrameWeave implicit video model "

@@ -314,7 +314,7 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
             with autocast():
                 loss = loss_fn(model, batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"the fit diverged at step {step} (loss {float(loss)}); "
+                raise FloatingPointError(f"the fit diverged at step {step} (loss {loss.item()}); "
                                          "lower the learning rate")
             if scaler is not None:
                 scaler.scale(loss).backward()

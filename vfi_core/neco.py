@@ -142,3 +142,6 @@ def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming |
         frames, fractions, timing,
         lambda fit_progress: fit_neco(frames, timing, config=config, progress=fit_progress, **options).model,
         progress)
+
+
+neco_interpolate_clip.option_sources = (tuple(DEFAULT_CONFIG), fit_neco, fit_implicit_video)

@@ -178,3 +178,19 @@ def sepconv_gan_interpolate_clip(frames: torch.Tensor, fractions, timing=None, p
     (manifest ``"method": "sepconv-gan"``); MissingWeightsError until such weights are installed."""
     return sepconv_interpolate_clip(frames, fractions, timing, progress, weights=weights, method="sepconv-gan",
                                     **options)
+
+
+def _precheck(method: str):
+    def check(fractions, options: dict) -> None:
+        """The times and the weights name, before any frame is read."""
+        bisection_levels(fractions)
+        weights = options.get("weights")
+        name = weights or default_weights_name(method)
+        from .weights import resolve  # noqa: PLC0415
+        resolve(name)
+    return check
+
+
+sepconv_interpolate_clip.precheck = _precheck("sepconv")
+sepconv_gan_interpolate_clip.precheck = _precheck("sepconv-gan")
+sepconv_gan_interpolate_clip.option_sources = (sepconv_interpolate_clip,)

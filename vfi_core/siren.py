@@ -43,6 +43,7 @@ import math
 import torch
 
 from .inr import ImplicitVideo, register_inr
+from .inr_fit import fit_implicit_video
 
 PAPER_CONFIG = {"width": 720, "depth": 6, "omega0": 25.0}
 CONFIG_KEYS = (*PAPER_CONFIG, "time_scale")  # the model's options (``seed`` comes from the fit's seed)
@@ -159,7 +160,6 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     the model's ``fit_report`` gets lambda_obs, the flow's source and the same terms.
     """
     from .flow_constraint import flow_velocity, siren_of_loss  # noqa: PLC0415
-    from .inr_fit import fit_implicit_video  # noqa: PLC0415
     from .timing import FrameTiming  # noqa: PLC0415
     from .validate import check_frames  # noqa: PLC0415
 
@@ -236,3 +236,6 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
         lambda fit_progress: fit_siren_of(frames, timing=timing, config=config, progress=fit_progress,
                                           **options).model,
         progress)
+
+
+siren_of_interpolate_clip.option_sources = (CONFIG_KEYS, fit_siren_of, fit_implicit_video)
