@@ -118,8 +118,8 @@ def test_external_flow_tensor_is_used(make_clip):
     """A FLOW given as a tensor replaces DIS; the exact pan flow makes L_of start lower than a wrong one."""
     from frameweave.vfi_core.siren import fit_siren_of
 
-    clip = make_clip(3, size=(12, 16), step=(1.0, 2.0))
-    exact = torch.zeros(2, 12, 16, 2)
+    clip = make_clip(3, size=(16, 16), step=(1.0, 2.0))
+    exact = torch.zeros(2, 16, 16, 2)
     exact[..., 0], exact[..., 1] = 2.0, 1.0
     res = fit_siren_of(clip, flow=exact, lambda_obs=0.5, config=TINY, steps=2, **TINY_FIT)
     assert res.model.fit_report["flow"] == "external:external"
@@ -127,8 +127,8 @@ def test_external_flow_tensor_is_used(make_clip):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"flow": torch.zeros(2, 12, 15, 2)}, "flow does not fit"),
-    ({"flow": torch.zeros(3, 12, 16, 2)}, "flow does not fit"),
-    ({"flow": torch.full((2, 12, 16, 2), float("nan"))}, "NaN"),
+    ({"flow": torch.zeros(3, 16, 16, 2)}, "flow does not fit"),
+    ({"flow": torch.full((2, 16, 16, 2), float("nan"))}, "NaN"),
     ({"lambda_obs": 1.5}, "lambda_obs"),
     ({"lambda_obs": -0.1}, "lambda_obs"),
     ({"timing": FrameTiming.from_fps(4, 10.0)}, "timing"),
@@ -136,7 +136,7 @@ def test_external_flow_tensor_is_used(make_clip):
 def test_exception_fit(make_clip, kwargs, match):
     from frameweave.vfi_core.siren import fit_siren_of
 
-    clip = make_clip(3, size=(12, 16))
+    clip = make_clip(3, size=(16, 16))
     with pytest.raises(ValueError, match=match):
         fit_siren_of(clip, config=TINY, steps=1, **kwargs)
 
@@ -145,15 +145,15 @@ def test_exception_one_frame(make_clip):
     from frameweave.vfi_core.siren import fit_siren_of
 
     with pytest.raises(ValueError, match="at least 2"):
-        fit_siren_of(make_clip(1, size=(12, 16)), config=TINY, steps=1)
+        fit_siren_of(make_clip(1, size=(16, 16)), config=TINY, steps=1)
 
 
 def test_interpolate_clip_method(make_clip):
     from frameweave.vfi_core.methods import get_method
 
-    clip = make_clip(3, size=(12, 16))
+    clip = make_clip(3, size=(16, 16))
     out = get_method("siren-of")(clip, [0.25, 0.5], steps=5, lambda_obs=TINY_LAMBDA, batch_size=256, **TINY)
-    assert out.shape == (7, 12, 16, 3)
+    assert out.shape == (7, 16, 16, 3)
     assert torch.equal(out[::3], clip)
     assert out.min() >= 0 and out.max() <= 1
 
@@ -173,7 +173,7 @@ def test_node_under_inference_mode_and_render(make_clip):
     assert "FrameWeaveFitSIRENOF" in NODE_CLASS_MAPPINGS
     timing = FrameTiming((0.0, 0.1, 0.4), 0.5)
     with torch.inference_mode():
-        clip = make_clip(3, size=(12, 16))                    # an inference tensor, as ComfyUI passes
+        clip = make_clip(3, size=(16, 16))                    # an inference tensor, as ComfyUI passes
         flow = estimate_flow(clip, preset="ultrafast")
         model, curve = _node().fit(clip, lambda_obs=TINY_LAMBDA, omega0=25.0, width=16, depth=3, steps=20,
                                    time_budget_s=0.0, lr=1e-3, batch_size=256, seed=0, flow=flow, timing=timing)
@@ -182,12 +182,12 @@ def test_node_under_inference_mode_and_render(make_clip):
     assert model.fit_report["steps"] == 20 and model.fit_report["flow"] == "dis:ultrafast"
     assert 0 < model.config["time_scale"] < 1                   # auto for 3 frames
     assert curve.ndim == 4 and curve.shape[0] == 1 and curve.shape[-1] == 3
-    assert frames.shape == (5, 12, 16, 3) and len(out_timing) == 5
+    assert frames.shape == (5, 16, 16, 3) and len(out_timing) == 5
     assert frames.min() >= 0 and frames.max() <= 1
 
 
 def test_node_computes_flow_when_absent(make_clip):
-    clip = make_clip(3, size=(12, 16))
+    clip = make_clip(3, size=(16, 16))
     with torch.inference_mode():
         model, _ = _node().fit(clip, lambda_obs=0.5, width=16, depth=3, steps=3, time_budget_s=0.0, lr=1e-3,
                                batch_size=64, flow_preset="fast")
@@ -205,9 +205,9 @@ def test_node_exception(make_clip, kwargs, match):
     args = {"width": 8, "depth": 2, "steps": 1, "time_budget_s": 0.0}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        _node().fit(make_clip(3, size=(12, 16)), **args)
+        _node().fit(make_clip(3, size=(16, 16)), **args)
     with pytest.raises(ValueError, match="at least 2"):
-        _node().fit(make_clip(1, size=(12, 16)), width=8, depth=2, steps=1)
+        _node().fit(make_clip(1, size=(16, 16)), width=8, depth=2, steps=1)
 
 
 # --- time scale ------------------------------------------------------------------------------

@@ -79,9 +79,9 @@ def _check_flow(flow, name: str) -> torch.Tensor:
 
 
 # --- DIS -------------------------------------------------------------------------------------
-# Smallest frame side DIS is given. OpenCV 4/5's DIS raises below 8 px or when neither side
-# reaches 12 px, and crashes the process (segmentation fault) when the height is under 16 px and
-# the width is 40 px or more (measured for all three presets, heights 1..40, widths 1..259).
+# Smallest frame side DIS is given. OpenCV 5.0's DIS raises below 8 px or when neither side
+# reaches 12 px, and kills the process (segmentation fault) for heights of 8-15 px at widths from
+# 40 px up to 150-300 px (measured for all three presets; heights of 16 px and more never crashed).
 DIS_MIN_SIDE = 16
 
 

@@ -117,23 +117,39 @@ def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fi
 
     ``fit(progress) -> ImplicitVideo`` fits the model to ``frames`` [N,H,W,3]; it is then rendered
     at every inserted time and the result is [(N-1)·(m+1)+1, H,W,3]: the input frames kept as they
-    are with the m rendered frames between each pair. ``progress(done, 1000)``: the fit is the first
-    90 % of the work, rendering the rest.
+    are with the m rendered frames between each pair.
+
+    ``progress(done, total)``: the fit reports 0..1000; once the first frame is rendered, the total
+    grows by the share the measured rendering time deserves (rendering a wide network can take as
+    long as the fit), so the bar's ETA holds through both phases.
     """
+    import time  # noqa: PLC0415
+
     fractions = sorted(float(f) for f in fractions)
     if any(not 0.0 < f < 1.0 for f in fractions):
         raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
+    fit_units = 1000
 
-    def scaled(start, span):
-        if progress is None:
-            return None
-        return lambda done, total: progress(start + int(span * done / max(total, 1)), 1000)
+    def fit_progress(done, total):
+        progress(int(fit_units * done / max(total, 1)), fit_units)
 
-    model = fit(scaled(0, 900))
+    fit_start = time.perf_counter()
+    model = fit(fit_progress if progress is not None else None)
+    fit_seconds = max(time.perf_counter() - fit_start, 1e-3)
     n, m = frames.shape[0], len(fractions)
     if m == 0:
         return frames.clone()
-    rendered = model.render(inserted_times(timing, fractions), progress=scaled(900, 100))  # [(n-1)m,H,W,3]
+    render_start = time.perf_counter()
+    render_units = []                                    # set from the first rendered frame
+
+    def render_progress(done, total):
+        if not render_units:
+            per_frame = (time.perf_counter() - render_start) / max(done, 1)
+            render_units.append(max(1, round(fit_units * per_frame * total / fit_seconds)))
+        progress(fit_units + round(render_units[0] * done / max(total, 1)), fit_units + render_units[0])
+
+    rendered = model.render(inserted_times(timing, fractions),
+                            progress=render_progress if progress is not None else None)   # [(n-1)m,H,W,3]
     out = [frames[:1]]
     for i in range(n - 1):
         out.append(rendered[i * m:(i + 1) * m].to(frames.dtype))
