@@ -286,3 +286,16 @@ def test_mixed_precision_fit_on_cpu(make_clip, monkeypatch, dtype):
     result = fit_neco(frames, config=SMALL, steps=60, batch_size=768, eval_every=20, plateau_patience=0)
     assert math.isfinite(result.best_psnr) and result.best_psnr > result.history[0][2] + 2.0
     assert all(p.dtype == torch.float32 for p in result.model.parameters())
+
+
+def test_gaussian_angles_stay_float32_under_autocast():
+    """Gaussian angles reach hundreds of radians; in bfloat16 (CUDA autocast of the matmul) they
+    would be rounded by up to a radian, so the features are computed in float32 regardless."""
+    torch.manual_seed(0)
+    v = torch.rand(512, 3)
+    B = torch.randn(10, 3) * 10.0
+    reference = fourier_features(v, "gaussian", 10, B=B)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = fourier_features(v, "gaussian", 10, B=B)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, reference, atol=1e-6, rtol=0)

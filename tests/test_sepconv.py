@@ -121,3 +121,14 @@ def test_forward_and_backward_under_autocast(dtype):
     out.float().mean().backward()
     grads = [p.grad for p in net.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_interpolate_casts_inputs_to_a_float16_model():
+    """A model stored in float16 (the fp16 switch) takes float32 IMAGEs and gives them back in float32."""
+    torch.manual_seed(0)
+    net = SepConvNet(kernel_size=5, channels=(4, 4, 4, 4, 4))
+    first, second = torch.rand(2, 1, 32, 32, 3)
+    reference = net.interpolate(first, second)
+    out = net.half().interpolate(first, second)
+    assert out.dtype == torch.float32 and out.shape == (1, 32, 32, 3)
+    torch.testing.assert_close(out, reference, atol=5e-3, rtol=0)

@@ -320,3 +320,19 @@ def test_mixed_precision_fit_on_cpu(make_clip, monkeypatch, dtype):
     result = fit_siren_of(clip, lambda_obs=TINY_LAMBDA, config=TINY, steps=60, **TINY_FIT)
     assert math.isfinite(result.best_psnr) and result.best_psnr > result.history[0][2] + 1.0
     assert all(math.isfinite(t[2]) for t in result.terms if t[2] is not None)
+
+
+def test_first_sine_layer_stays_float32_under_autocast():
+    """The first layer's phases reach tens of radians (bfloat16 steps by 0.125 rad there): under
+    autocast it runs in float32, so a mixed-precision forward stays close to the float32 one."""
+    model = make_model(16, 16, frames=4, width=64, depth=4)
+    with torch.no_grad():                                 # first-layer weights grow while fitting
+        model.sines[0].weight.mul_(4.0)
+        model.sines[0].bias.mul_(4.0)
+    coords = torch.rand(4096, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = model(coords)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(coords).float()
+    # measured: 0.0025 with the first layer in float32, 0.0098 with it in bfloat16
+    assert (mixed - reference).abs().max() < 0.005

@@ -107,7 +107,7 @@ def to_gray_uint8(frames: torch.Tensor) -> np.ndarray:
     """IMAGE [T,H,W,3] in 0..1 -> uint8 luma [T,H,W], Y = 0.299 R + 0.587 G + 0.114 B (BT.601),
     rounded to nearest: the image DIS sees."""
     weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)
-    y = (frames.float().clamp(0, 1) * 255.0) @ weights                   # [T,H,W]
+    y = (frames.detach().cpu().float().clamp(0, 1) * 255.0) @ weights    # [T,H,W]
     return y.round().clamp(0, 255).to(torch.uint8).numpy()
 
 

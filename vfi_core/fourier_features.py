@@ -70,7 +70,9 @@ def fourier_features(v: torch.Tensor, encoding: str = "basic", L: int = 10, B: t
             raise ValueError("gaussian encoding needs the frequency matrix B")
         if B.ndim != 2 or B.shape[1] != v.shape[1]:
             raise ValueError(f"B must be [m, {v.shape[1]}], got {list(B.shape)}")
-        angles = 2.0 * math.pi * (v @ B.to(device=v.device, dtype=v.dtype).T)  # [N, m]
+        with torch.autocast(device_type=v.device.type, enabled=False):  # angles of 100s of rad: no bf16
+            acc = torch.promote_types(v.dtype, torch.float32)
+            angles = 2.0 * math.pi * (v.to(acc) @ B.to(device=v.device, dtype=acc).T)  # [N, m]
     else:
         raise ValueError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     return torch.cat([v, torch.sin(angles), torch.cos(angles)], dim=1)

@@ -8,7 +8,7 @@ L = L_p + 0.4·L_r + 0.8·L_a, augmentation below). Losses: ``gan_losses``; disc
 (``sepconv_train``): :class:`GANTrainer` extends :class:`~.sepconv_train.SepConvTrainer` with a
 second module ``"discriminator"`` and its optimizer, so ``save_checkpoint`` / ``load_checkpoint``
 store and restore G, D, both Adam states, the step, the data generator and torch's RNG, and a
-resumed run continues bit for bit.
+resumed run continues bit for bit on a CPU (on CUDA up to its nondeterministic backward passes).
 
 One training step (alternating, the usual GAN recipe):
 

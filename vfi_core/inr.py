@@ -112,6 +112,11 @@ def inserted_times(timing: FrameTiming, fractions) -> torch.Tensor:
     return torch.tensor([a + f * (b - a) for a, b in zip(t[:-1], t[1:]) for f in fr], dtype=torch.float32)
 
 
+def default_device() -> torch.device:
+    """Where the clip methods fit when no device is given: the GPU when there is one."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None) -> torch.Tensor:
     """The ``methods.py`` interface for a per-clip model.
 
@@ -136,6 +141,7 @@ def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fi
     fit_start = time.perf_counter()
     model = fit(fit_progress if progress is not None else None)
     fit_seconds = max(time.perf_counter() - fit_start, 1e-3)
+    frames = frames.cpu()                                 # rendered frames come back on the CPU
     n, m = frames.shape[0], len(fractions)
     if m == 0:
         return frames.clone()

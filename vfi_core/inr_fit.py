@@ -113,8 +113,8 @@ def _amp_settings(device: torch.device, amp: bool):
     """(autocast dtype or None, use a GradScaler) for ``device``."""
     if not amp or device.type != "cuda":
         return None, False
-    if torch.cuda.is_bf16_supported():
-        return torch.bfloat16, False
+    if torch.cuda.get_device_capability(device) >= (8, 0):    # native bf16 (Ampere and later);
+        return torch.bfloat16, False                          # is_bf16_supported() also counts emulation
     return torch.float16, True
 
 
@@ -232,15 +232,13 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
                 for s in range(0, P, chunk):
                     p = pix[s:s + chunk]
                     fi = torch.full_like(p, f)
-                    with autocast():
-                        out = model(pixel_coords(fi, p, times, H, W))
+                    out = model(pixel_coords(fi, p, times, H, W))   # float32, as rendered
                     sq += float(((out.float().clamp(0, 1) - target[f, p]) ** 2).sum())
                     count += p.numel() * 3
         else:
             for s in range(0, eval_f.numel(), chunk):
                 fi, p = eval_f[s:s + chunk], eval_p[s:s + chunk]
-                with autocast():
-                    out = model(pixel_coords(fi, p, times, H, W))
+                out = model(pixel_coords(fi, p, times, H, W))       # float32, as rendered
                 sq += float(((out.float().clamp(0, 1) - target[fi, p]) ** 2).sum())
                 count += p.numel() * 3
         model.train(was_training)

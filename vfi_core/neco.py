@@ -28,7 +28,7 @@ Fit: L2 loss, Adam (lr 1e-3, weight decay 1e-8) on random batches of pixels
 import torch
 
 from .fourier_features import ENCODINGS, FourierFeatures
-from .inr import ImplicitVideo, fit_and_render_clip, register_inr
+from .inr import ImplicitVideo, default_device, fit_and_render_clip, register_inr
 from .inr_fit import fit_implicit_video
 from .timing import FrameTiming
 from .validate import check_frames
@@ -136,6 +136,8 @@ def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming |
     """
     frames = check_frames(frames, min_count=2)
     config = {k: options.pop(k) for k in list(options) if k in DEFAULT_CONFIG}
+    if options.get("device") is None:
+        options["device"] = default_device()
     if timing is None:
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
     return fit_and_render_clip(

@@ -210,6 +210,8 @@ class SepConvNet(nn.Module):
         return out[..., pad[2]:pad[2] + h, pad[0]:pad[0] + w]
 
     def interpolate(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        """IMAGE layout: [B,H,W,3] x2 -> midpoint [B,H,W,3]."""
-        out = self(first.permute(0, 3, 1, 2), second.permute(0, 3, 1, 2))
-        return out.permute(0, 2, 3, 1)
+        """IMAGE layout: [B,H,W,3] x2 -> midpoint [B,H,W,3], on the model's device and in the inputs'
+        dtype (the inputs are cast to the model's dtype and device first, e.g. a float16 model)."""
+        weight = next(self.parameters())
+        a, b = (x.to(device=weight.device, dtype=weight.dtype).permute(0, 3, 1, 2) for x in (first, second))
+        return self(a, b).permute(0, 2, 3, 1).to(first.dtype)

@@ -74,7 +74,7 @@ def _edge_weight(start: int, size: int, total: int, reach: int) -> torch.Tensor:
 
 def interpolate_midpoint(model, first: torch.Tensor, second: torch.Tensor, tile_size: int = 0,
                          fp16: bool = False) -> torch.Tensor:
-    """Midpoint of IMAGE batches [B,H,W,3] x2 -> [B,H,W,3] (float32, on the inputs' device).
+    """Midpoint of IMAGE batches [B,H,W,3] x2 -> [B,H,W,3] (float32, on the model's device).
 
     ``tile_size`` 0 processes whole frames; otherwise windows of tile_size x tile_size pixels."""
     device = next(model.parameters()).device

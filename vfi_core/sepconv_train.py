@@ -12,7 +12,9 @@ Adam (lr 5e-4 by default). The pieces are separate so that other objectives add 
   discriminator step);
 * :func:`save_checkpoint` / :func:`load_checkpoint` — every named module and optimizer, the step,
   the data generator state and torch's RNG, as safetensors (tensors) + JSON (everything else), no
-  pickle. Resuming from a checkpoint continues bit for bit as if training had not stopped.
+  pickle. Resuming from a checkpoint continues bit for bit as if training had not stopped on a
+  CPU; on CUDA, whose backward passes of interpolation, pooling and padding are nondeterministic,
+  it continues the same run (same data, state and schedule) up to that nondeterminism.
 
 Mixed precision (bfloat16 autocast) is used on CUDA when ``amp`` is on; CPU trains in float32.
 """
@@ -154,9 +156,10 @@ def build_generator(config: TrainConfig, load_init: bool = True) -> SepConvNet:
 
 
 def mixed_precision_pays(device: torch.device) -> bool:
-    """Mixed precision on CUDA only (the issue asks for it on GPU); CPU training stays float32.
-    Tests patch this to run the mixed-precision path on a CPU."""
-    return device.type == "cuda"
+    """bfloat16 autocast on CUDA GPUs with native bf16 (Ampere and later; older ones emulate it,
+    slower than float32); CPU training stays float32. Tests patch this to run the mixed-precision
+    path on a CPU."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 class SepConvTrainer:
@@ -289,10 +292,12 @@ def _split_optimizer_state(name: str, state_dict: dict, tensors: dict) -> dict:
     return {"state": json_state, "param_groups": state_dict["param_groups"]}
 
 
-def _join_optimizer_state(json_part: dict, tensors: dict, device) -> dict:
+def _join_optimizer_state(json_part: dict, tensors: dict) -> dict:
     state = {}
     for idx, entry in json_part["state"].items():
-        state[int(idx)] = {k: (tensors[v["tensor"]].to(device) if isinstance(v, dict) and "tensor" in v else v)
+        # tensors stay on the CPU: load_state_dict moves moments to the parameters' device and keeps
+        # Adam's scalar "step" on the CPU (a CUDA step costs a host sync per parameter and step)
+        state[int(idx)] = {k: (tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v)
                            for k, v in entry.items()}
     groups = []
     for g in json_part["param_groups"]:
@@ -385,16 +390,16 @@ def load_checkpoint(trainer: SepConvTrainer, json_path, strict: bool = True) -> 
             if strict:
                 raise ValueError(f"checkpoint has no optimizer state for {name!r}")
             continue
-        opt.load_state_dict(_join_optimizer_state(state["optimizers"][name], tensors, trainer.device))
+        opt.load_state_dict(_join_optimizer_state(state["optimizers"][name], tensors))
     if not strict:
         return
     trainer.step = int(state["step"])
     trainer.stream.set_state(state["data_rng"])
     torch.set_rng_state(tensors["rng.torch"])
     if torch.cuda.is_available():
-        cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
-        if cuda_states:
-            torch.cuda.set_rng_state_all(cuda_states)
+        saved = {int(k.rsplit(".", 1)[1]): tensors[k] for k in tensors if k.startswith("rng.cuda.")}
+        for index in range(min(len(saved), torch.cuda.device_count())):   # a machine may have fewer GPUs
+            torch.cuda.set_rng_state(saved[index], index)
 
 
 def resumed_config(saved: dict, config: TrainConfig) -> TrainConfig:

@@ -16,7 +16,7 @@ def insert_frames(frames: torch.Tensor, fractions, pair_fn, progress=None, pairs
     ``pairs_per_call`` consecutive pairs are batched into one ``pair_fn`` call.
     ``progress(done_pairs, total_pairs)`` is called after every batch (it may raise to cancel).
     """
-    frames = check_frames(frames, min_count=2)
+    frames = check_frames(frames, min_count=2).cpu()        # the clip is assembled on the CPU
     fractions = [float(f) for f in fractions]
     n_pairs = frames.shape[0] - 1
     out = [frames[:1]]

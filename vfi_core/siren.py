@@ -41,6 +41,7 @@ The loss (``vfi_core.flow_constraint``): L = λ·L_obs + (1-λ)·L_of.
 import math
 
 import torch
+import torch.nn.functional as F
 
 from .inr import ImplicitVideo, register_inr
 from .inr_fit import fit_implicit_video
@@ -115,7 +116,14 @@ class SirenVideo(ImplicitVideo):
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """coords [N,3] (x, y, t) in [0,1] -> RGB [N,3] (not clamped)."""
         h = (coords * 2.0 - 1.0) * self.input_scale.to(coords.dtype)  # [N,3]: x, y in [-1,1], t in [-s,s]
-        for layer in self.sines:
+        first, *hidden = self.sines
+        # The first layer's phases reach tens of radians, where bfloat16 steps by 0.125 rad: under
+        # mixed precision it stays float32 (3 inputs: negligible cost); the hidden layers' phases
+        # are O(1) rad by the initialisation and tolerate it.
+        with torch.autocast(device_type=coords.device.type, enabled=False):
+            acc = torch.promote_types(h.dtype, torch.float32)
+            h = torch.sin(self.omega0 * F.linear(h.to(acc), first.weight.to(acc), first.bias.to(acc)))  # [N,width]
+        for layer in hidden:
             h = torch.sin(self.omega0 * layer(h))                # [N,width]
         return 0.5 + 0.5 * self.out(h)                           # [N,3]
 
@@ -220,7 +228,7 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
     fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``. Without steps
     or a time budget the fit runs for METHOD_TIME_BUDGET_S seconds.
     """
-    from .inr import fit_and_render_clip  # noqa: PLC0415
+    from .inr import default_device, fit_and_render_clip  # noqa: PLC0415
     from .timing import FrameTiming  # noqa: PLC0415
     from .validate import check_frames  # noqa: PLC0415
 
@@ -231,6 +239,8 @@ def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, prog
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
     if options.get("steps") is None and options.get("time_budget_s") is None:
         options["time_budget_s"] = METHOD_TIME_BUDGET_S
+    if options.get("device") is None:
+        options["device"] = default_device()
     return fit_and_render_clip(
         frames, fractions, timing,
         lambda fit_progress: fit_siren_of(frames, timing=timing, config=config, progress=fit_progress,
