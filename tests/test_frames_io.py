@@ -121,6 +121,20 @@ def test_gif_minimum_delay_is_said(tmp_path, make_clip, caplog):
         assert im.info["duration"] >= 20
 
 
+def test_gif_evened_delays_are_said(tmp_path, make_clip, caplog):
+    """15 ms delays with a 60 ms last frame: the total fits at 20 ms a frame, but the per-frame
+    timing changes, and the user is told (webp/apng keep it)."""
+    frames = make_clip(9, size=(16, 16))
+    timing = FrameTiming.from_durations([0.015] * 8 + [0.06])
+    with caplog.at_level(logging.WARNING, logger="frameweave"):
+        write_frames(tmp_path / "even.gif", frames, timing=timing)
+    assert "the total 0.18 s is kept, the per-frame timing is evened out" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="frameweave"):
+        write_frames(tmp_path / "slow.gif", frames, timing=FrameTiming.from_durations([0.05] * 9))
+    assert caplog.text == ""
+
+
 def _palette_gif(tmp_path):
     """A GIF with partial frames, disposal 2 and 3 and transparent pixels, and the frames a
     browser shows for it, composited here by hand (over black)."""

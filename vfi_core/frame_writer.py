@@ -109,6 +109,13 @@ def _write_gif(part: Path, frames: torch.Tensor, timing: FrameTiming) -> None:
         log.warning("GIF shows at most 50 frames/s (delays under 20 ms play as 100 ms in browsers): "
                     "%d frames over %.2f s are written as %.2f s; save as mp4 or webp to keep the speed",
                     len(delays), total_true, total_written)
+    else:
+        exact = quantise_durations(timing, 0.01, 1)         # the delays without the 20 ms floor
+        moved = sum(abs(a - b) > 0 for a, b in zip(exact, delays))
+        if moved:
+            log.warning("GIF delays under 20 ms play as 100 ms in browsers, so %d of %d frames got 20 ms and "
+                        "their neighbours less: the total %.2f s is kept, the per-frame timing is evened "
+                        "out; save as webp, apng or mp4 to keep it exactly", moved, len(delays), total_true)
     images = [_quantise(rgb) for rgb in _uint8_frames(frames)]
     data = gif_container(images, delays, (frames.shape[2], frames.shape[1]))
     part.write_bytes(data)
