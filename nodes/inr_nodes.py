@@ -70,7 +70,9 @@ class FrameWeaveFitNeCo(FitNode):
                   "depth": int(depth), "seed": int(seed), "time_L": int(time_L)}
         result = fit_neco(frames, timing, config=config, lr=float(lr), weight_decay=float(weight_decay),
                           batch_size=int(batch_size), seed=int(seed), **fit_limits(steps, budget))
-        return result.model.cpu(), training_curve(result.history, fit_title("NeCo", result))
+        with torch.inference_mode(False):     # moved weights stay ordinary tensors (ComfyUI runs us in it)
+            model = result.model.cpu()
+        return model, training_curve(result.history, fit_title("NeCo", result))
 
 
 def absolute_render_times(text: str) -> list:
@@ -144,9 +146,12 @@ class FrameWeaveRenderFrames:
         original = next(model.parameters()).device
         progress = _comfy.Progress(len(render_times))
         try:
-            frames = model.to(device).render(render_times, progress=progress)
+            with torch.inference_mode(False):      # moving the weights must not make inference tensors
+                model.to(device)
+            frames = model.render(render_times, progress=progress)
         finally:
-            model.to(original)
+            with torch.inference_mode(False):
+                model.to(original)
         return frames, out_timing
 
 

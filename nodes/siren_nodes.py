@@ -86,7 +86,9 @@ class FrameWeaveFitSIRENOF(FitNode):
                                   seed=int(seed), **limits)
         except ValueError as exc:
             raise ValueError(f"Fit SIREN-OF: {exc}") from exc
-        return result.model.cpu(), training_curves(result, float(lambda_obs), fit_title("SIREN-OF", result))
+        with torch.inference_mode(False):     # moved weights stay ordinary tensors (ComfyUI runs us in it)
+            model = result.model.cpu()
+        return model, training_curves(result, float(lambda_obs), fit_title("SIREN-OF", result))
 
 
 NODE_CLASS_MAPPINGS = {"FrameWeaveFitSIRENOF": FrameWeaveFitSIRENOF}
