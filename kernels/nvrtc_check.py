@@ -17,11 +17,19 @@ ARCHS = ("compute_90", "compute_80")
 
 SCALARS = ("float", "fw_half", "fw_bf16")
 
-#: name expressions compiled per source (the launchers instantiate these templates; K is a
-#: template parameter of the separable kernels, compiled on demand for the K in use). Every
-#: kernel x dtype x tap layout at a small K, plus the production K = 51 in fp16.
+#: name expressions compiled per source (the launchers instantiate these templates; the span S,
+#: K for v1, is a template parameter, compiled on demand for the taps in use). Every kernel x dtype
+#: x tap layout at a small span, plus the production spans in fp16: dense K = 51 (S = 51) and the
+#: composite (25, 26, 2) taps (K = 51, S = 77).
 INSTANTIATIONS = {
     "separable_local_conv.cu": [
+        f"{kernel}<{t}, {s}>" for kernel in ("slc2_forward",) for t in SCALARS for s in (3, 5)
+    ] + [f"slc2_grad_taps<{t}, 5, {tr}>" for t in SCALARS for tr in ("false", "true")]
+      + [f"slc2_grad_frame<{t}, 5, {n}>" for t in SCALARS for n in (1, 2, 3, 4)]
+      + [f"slc2_forward<fw_half, {s}>" for s in (51, 77)]
+      + [f"slc2_grad_taps<fw_half, {s}, {tr}>" for s in (51, 77) for tr in ("false", "true")]
+      + [f"slc2_grad_frame<fw_half, {s}, 3>" for s in (51, 77)],
+    "separable_local_conv_v1.cu": [
         f"{kernel}<{t}, 3, {dense}>"
         for kernel in ("slc_forward", "slc_backward_kernels") for t in SCALARS for dense in ("true", "false")
     ] + [f"{kernel}<fw_half, 51, true>" for kernel in ("slc_forward", "slc_backward_kernels")]
@@ -31,14 +39,19 @@ INSTANTIATIONS = {
     "pixel_shader_blend.cu": [f"psb_blend<{t}>" for t in SCALARS],
 }
 
-#: the full set (every dtype at K = 51 too): ``python -m frameweave.kernels.nvrtc_check --full``
+#: the full set (every dtype at the production spans too): ``python -m frameweave.kernels.nvrtc_check --full``
 FULL_INSTANTIATIONS = {
     **INSTANTIATIONS,
     "separable_local_conv.cu": INSTANTIATIONS["separable_local_conv.cu"] + [
-        f"{kernel}<{t}, 51, {dense}>" for kernel in ("slc_forward", "slc_backward_kernels")
-        for t in SCALARS for dense in ("true", "false") if not (t == "fw_half" and dense == "true")]
-        + [f"slc_forward_dense2<{t}, 51>" for t in ("float", "fw_bf16")],
+        e for t in ("float", "fw_bf16") for s in (51, 77)
+        for e in ([f"slc2_forward<{t}, {s}>", f"slc2_grad_frame<{t}, {s}, 3>"]
+                  + [f"slc2_grad_taps<{t}, {s}, {tr}>" for tr in ("false", "true")])],
 }
+
+#: the production instantiations whose registers and spills ``resource_usage`` reports (sm_90)
+PRODUCTION = [f"slc2_forward<fw_half, {s}>" for s in (51, 77)] + [
+    f"slc2_grad_taps<fw_half, {s}, {tr}>" for s in (51, 77) for tr in ("false", "true")] + [
+    f"slc2_grad_frame<fw_half, {s}, 3>" for s in (51, 77)]
 
 
 class CompileError(RuntimeError):

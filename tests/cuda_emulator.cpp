@@ -1,0 +1,150 @@
+// Host emulation of the CUDA kernels of kernels/*.cu (used by tests/test_kernels_nvrtc.py).
+//
+// The .cu files are compiled as host C++20: a block's CUDA threads are std::threads that run every
+// block of the grid in turn, __syncthreads is a std::barrier, shared memory is a static buffer
+// refilled with garbage (0x7f bytes, a huge finite float) before each block, so a kernel that reads
+// shared memory it did not write gets a visibly wrong result. Built twice: as is (float) and with
+// -DFW_DOUBLE, which makes every `float` a `double` so that the kernels' own arithmetic can be
+// gradchecked in float64. fp16/bf16 conversions are inline PTX and only compile-checked by NVRTC.
+// KDIR is replaced by the kernels' folder before compiling.
+#include <algorithm>
+#include <barrier>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+#ifdef FW_DOUBLE
+#define float double
+#define fmaf fma
+#endif
+struct fw_dim3 { int x = 0, y = 0, z = 0; };
+thread_local fw_dim3 threadIdx, blockIdx;
+fw_dim3 blockDim, gridDim;
+static std::barrier<>* g_barrier = nullptr;
+#define __syncthreads() g_barrier->arrive_and_wait()
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __restrict__ __restrict
+#define __shared__
+struct float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+alignas(64) float smem[1 << 20];
+alignas(64) float2 smem2[1 << 19];
+using std::max;
+using std::min;
+inline float to_float(float v) { return v; }
+template <typename T> T from_float(float f);
+template <> inline float from_float<float>(float f) { return f; }
+#include "KDIR/separable_local_conv.cu"
+#include "KDIR/separable_local_conv_v1.cu"
+#include "KDIR/pixel_shader_blend.cu"
+
+// Run kernel body f over the grid: one std::thread per CUDA thread, every block in turn.
+template <class F> static void launch(fw_dim3 grid, fw_dim3 block, F f) {
+    blockDim = block;
+    gridDim = grid;
+    const int nt = block.x * block.y * block.z;
+    const long nb = (long)grid.x * grid.y * grid.z;
+    std::barrier<> bar(nt);
+    g_barrier = &bar;
+    std::vector<std::thread> ts;
+    for (int tz = 0; tz < block.z; ++tz)
+        for (int ty = 0; ty < block.y; ++ty)
+            for (int tx = 0; tx < block.x; ++tx)
+                ts.emplace_back([=, &bar] {
+                    threadIdx = {tx, ty, tz};
+                    for (long blk = 0; blk < nb; ++blk) {
+                        blockIdx = {(int)(blk % grid.x), (int)((blk / grid.x) % grid.y), (int)(blk / ((long)grid.x * grid.y))};
+                        if (tx == 0 && ty == 0 && tz == 0) {
+                            std::memset(smem, 0x7f, sizeof(smem));     // garbage, like real shared memory
+                            std::memset(smem2, 0x7f, sizeof(smem2));
+                        }
+                        bar.arrive_and_wait();
+                        f();
+                        bar.arrive_and_wait();
+                    }
+                });
+    for (auto& t : ts) t.join();
+}
+
+// Template arguments of the entry points: T1, T2 = the ints/bools after the scalar type in the
+// launcher's name expression (v1: K, dense; v2: span S and TRANSPOSED or NCH).
+#define FW_K_SWITCH(K, CALL) \
+    switch (K) { case 1: { constexpr int KK = 1; CALL; } break; case 3: { constexpr int KK = 3; CALL; } break; \
+                 case 5: { constexpr int KK = 5; CALL; } break; case 6: { constexpr int KK = 6; CALL; } break; \
+                 case 7: { constexpr int KK = 7; CALL; } break; case 9: { constexpr int KK = 9; CALL; } break; \
+                 case 17: { constexpr int KK = 17; CALL; } break; case 33: { constexpr int KK = 33; CALL; } break; \
+                 case 61: { constexpr int KK = 61; CALL; } break; default: return 1; }
+#define FW_DIMS int gx, int gy, int gz, int bx, int by, int bz
+#define FW_GRID fw_dim3{gx, gy, gz}, fw_dim3{bx, by, bz}
+
+// ---- v2 (separable_local_conv.cu) ----
+extern "C" int emu_launch_slc2_forward(FW_DIMS, int S, int, const float* frame, const float* kv, const float* kh,
+                                       const int* taps, float* out, int C, int CG, int H, int W, int K, int lo,
+                                       int replicate) {
+    FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_forward<float, KK>(frame, kv, kh, taps, out, C, CG, H, W, K, lo, replicate); }))
+    return 0;
+}
+extern "C" int emu_launch_slc2_grad_taps(FW_DIMS, int S, int transposed, const float* g, const float* frame,
+                                         const float* ks, const int* taps, float* gk, int C, int CG, int H, int W,
+                                         int K, int lo, int replicate) {
+    if (transposed) { FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_grad_taps<float, KK, true>(g, frame, ks, taps, gk, C, CG, H, W, K, lo, replicate); })) }
+    else { FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_grad_taps<float, KK, false>(g, frame, ks, taps, gk, C, CG, H, W, K, lo, replicate); })) }
+    return 0;
+}
+#define FW_NCH(NCH) \
+    FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_grad_frame<float, KK, NCH>(g, kv, kh, taps, gf, C, c0, H, W, K, lo, ty0, tx0, THt, TWt); }))
+extern "C" int emu_launch_slc2_grad_frame(FW_DIMS, int S, int nch, const float* g, const float* kv, const float* kh,
+                                          const int* taps, float* gf, int C, int c0, int H, int W, int K, int lo,
+                                          int ty0, int tx0, int THt, int TWt) {
+    switch (nch) {
+        case 1: FW_NCH(1) break;
+        case 2: FW_NCH(2) break;
+        case 3: FW_NCH(3) break;
+        case 4: FW_NCH(4) break;
+        default: return 1;
+    }
+    return 0;
+}
+// the kernels' own shared-memory formulas, for comparison with the Python launchers'
+extern "C" int emu_slc2_patch_floats(int S, int K, int cg, int u_tile, int v_tile) {
+    return slc2_patch_floats(S, K, cg, u_tile, v_tile);
+}
+extern "C" int emu_slc2_frame_floats(int S, int K) { return slc2_frame_floats(S, K); }
+
+// ---- v1 (separable_local_conv_v1.cu) ----
+extern "C" int emu_launch_slc_forward(FW_DIMS, int K, int dense, const float* frame, const float* kv,
+                                      const float* kh, const int* offsets, float* out, int C, int H, int W,
+                                      int lo, int span, int replicate) {
+    if (dense) { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward<float, KK, true>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
+    else { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward<float, KK, false>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
+    return 0;
+}
+extern "C" int emu_launch_slc_forward_dense2(FW_DIMS, int K, int, const float* frame, const float* kv,
+                                             const float* kh, float* out, int C, int H, int W, int lo, int replicate) {
+    FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward_dense2<float, KK>(frame, kv, kh, out, C, H, W, lo, replicate); }))
+    return 0;
+}
+extern "C" int emu_launch_slc_backward_kernels(FW_DIMS, int K, int dense, const float* g, const float* frame,
+                                               const float* kv, const float* kh, const int* offsets, float* gkv,
+                                               float* gkh, int C, int H, int W, int lo, int span, int replicate,
+                                               int accumulate) {
+    if (dense) { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_backward_kernels<float, KK, true>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
+    else { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_backward_kernels<float, KK, false>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
+    return 0;
+}
+extern "C" int emu_launch_slc_backward_frame(FW_DIMS, int, int, const float* g, const float* kv, const float* kh,
+                                             const int* offsets, float* gpad, int B, int C, int H, int W, int K, int p) {
+    launch(FW_GRID, [=] { slc_backward_frame<float>(g, kv, kh, offsets, gpad, B, C, H, W, K, p); });
+    return 0;
+}
+
+// ---- pixel_shader_blend.cu ----
+extern "C" int emu_launch_psb_blend(FW_DIMS, int, int, const float* a, const float* b, const float* v, const float* w,
+                                    float* out, float* bmap, int C, int H, int W, int radius, float low, float high) {
+    launch(FW_GRID, [=] { psb_blend<float>(a, b, v, w, out, bmap, C, H, W, radius, low, high); });
+    return 0;
+}
