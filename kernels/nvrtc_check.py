@@ -96,6 +96,38 @@ def compile_source(text: str, name: str = "kernel.cu", expressions=(), arch: str
         nvrtc.destroyProgram(prog)
 
 
+def resource_usage(expressions=None, arch: str = "sm_90", name: str = "separable_local_conv.cu") -> dict:
+    """Registers and spills per kernel instantiation, from ptxas (NVRTC ``--ptxas-options=-v`` for a
+    real architecture ``arch``); ``expressions`` defaults to :data:`PRODUCTION`.
+
+    Returns {expression: {"registers": int, "spill_stores": int, "spill_loads": int}}. The
+    figures the docs' occupancy analysis uses; a test keeps the production kernels free of spills.
+    """
+    import re  # noqa: PLC0415
+
+    from cupy_backends.cuda.libs import nvrtc  # noqa: PLC0415
+
+    text = source(name)
+    usage = {}
+    for expr in (PRODUCTION if expressions is None else expressions):
+        prog = nvrtc.createProgram(text, name, [], [])
+        try:
+            nvrtc.addNameExpression(prog, expr)
+            try:
+                nvrtc.compileProgram(prog, [f"-arch={arch}", *NVRTC_OPTIONS, "--ptxas-options=-v"])
+            except nvrtc.NVRTCError as exc:
+                raise CompileError(f"{expr} ({arch}) failed to compile: {exc}\n{nvrtc.getProgramLog(prog)}") from None
+            log = nvrtc.getProgramLog(prog)
+        finally:
+            nvrtc.destroyProgram(prog)
+        regs = re.search(r"Used (\d+) registers", log)
+        spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
+        if regs is None or spills is None:
+            raise CompileError(f"no ptxas resource line for {expr} ({arch}):\n{log}")
+        usage[expr] = {"registers": int(regs[1]), "spill_stores": int(spills[1]), "spill_loads": int(spills[2])}
+    return usage
+
+
 def compile_all(archs=ARCHS, full: bool = False) -> dict:
     """Compile every ``kernels/*.cu`` for each arch; returns {"file (arch)": log}.
 
@@ -121,6 +153,11 @@ def main() -> int:
     if not available:
         print(f"skipped: {reason}")
         return 0
+    if "--resources" in sys.argv[1:]:
+        print("| kernel (sm_90) | registers | spill stores | spill loads |\n|---|---|---|---|")
+        for expr, u in resource_usage().items():
+            print(f"| `{expr}` | {u['registers']} | {u['spill_stores']} | {u['spill_loads']} |")
+        return 0
     try:
         logs = compile_all(full="--full" in sys.argv[1:])
     except CompileError as exc:
@@ -131,7 +168,7 @@ def main() -> int:
     return 0
 
 
-__all__ = ["compile_all", "compile_source", "nvrtc_status", "CompileError", "PRELUDE"]
+__all__ = ["compile_all", "compile_source", "resource_usage", "nvrtc_status", "CompileError", "PRELUDE"]
 
 if __name__ == "__main__":
     sys.exit(main())

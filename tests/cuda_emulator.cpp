@@ -11,6 +11,7 @@
 #include <barrier>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <vector>
 #ifdef FW_DOUBLE
@@ -42,32 +43,73 @@ template <> inline float from_float<float>(float f) { return f; }
 #include "KDIR/separable_local_conv_v1.cu"
 #include "KDIR/pixel_shader_blend.cu"
 
-// Run kernel body f over the grid: one std::thread per CUDA thread, every block in turn.
+// Run kernel body f over the grid: one std::thread per CUDA thread, every block in turn. The threads
+// persist across launches with the same block size (creating 256 threads per launch dominated the
+// cost of a small launch); `start` and `done` hand them each launch.
+struct Workers {
+    int n = 0;
+    std::vector<std::thread> threads;
+    std::barrier<>* start = nullptr;
+    std::barrier<>* done = nullptr;
+    std::function<void()> body;
+    fw_dim3 block, grid;
+    bool quit = false;
+
+    void run(int tid) {
+        const int tx = tid % block.x, ty = (tid / block.x) % block.y, tz = tid / (block.x * block.y);
+        for (;;) {
+            start->arrive_and_wait();
+            if (quit) return;
+            threadIdx = {tx, ty, tz};
+            const long nb = (long)grid.x * grid.y * grid.z;
+            for (long blk = 0; blk < nb; ++blk) {
+                blockIdx = {(int)(blk % grid.x), (int)((blk / grid.x) % grid.y), (int)(blk / ((long)grid.x * grid.y))};
+                if (tid == 0) {
+                    std::memset(smem, 0x7f, sizeof(smem));     // garbage, like real shared memory
+                    std::memset(smem2, 0x7f, sizeof(smem2));
+                }
+                g_barrier->arrive_and_wait();
+                body();
+                g_barrier->arrive_and_wait();
+            }
+            done->arrive_and_wait();
+        }
+    }
+    void resize(fw_dim3 b) {
+        const int nt = b.x * b.y * b.z;
+        if (nt == n && b.x == block.x && b.y == block.y) return;
+        stop();
+        block = b;
+        n = nt;
+        start = new std::barrier<>(n + 1);
+        done = new std::barrier<>(n + 1);
+        g_barrier = new std::barrier<>(n);
+        for (int t = 0; t < n; ++t) threads.emplace_back([this, t] { run(t); });
+    }
+    void stop() {
+        if (!n) return;
+        quit = true;
+        start->arrive_and_wait();
+        for (auto& t : threads) t.join();
+        threads.clear();
+        delete start;
+        delete done;
+        delete g_barrier;
+        quit = false;
+        n = 0;
+    }
+    ~Workers() { stop(); }
+};
+static Workers g_workers;
+
 template <class F> static void launch(fw_dim3 grid, fw_dim3 block, F f) {
     blockDim = block;
     gridDim = grid;
-    const int nt = block.x * block.y * block.z;
-    const long nb = (long)grid.x * grid.y * grid.z;
-    std::barrier<> bar(nt);
-    g_barrier = &bar;
-    std::vector<std::thread> ts;
-    for (int tz = 0; tz < block.z; ++tz)
-        for (int ty = 0; ty < block.y; ++ty)
-            for (int tx = 0; tx < block.x; ++tx)
-                ts.emplace_back([=, &bar] {
-                    threadIdx = {tx, ty, tz};
-                    for (long blk = 0; blk < nb; ++blk) {
-                        blockIdx = {(int)(blk % grid.x), (int)((blk / grid.x) % grid.y), (int)(blk / ((long)grid.x * grid.y))};
-                        if (tx == 0 && ty == 0 && tz == 0) {
-                            std::memset(smem, 0x7f, sizeof(smem));     // garbage, like real shared memory
-                            std::memset(smem2, 0x7f, sizeof(smem2));
-                        }
-                        bar.arrive_and_wait();
-                        f();
-                        bar.arrive_and_wait();
-                    }
-                });
-    for (auto& t : ts) t.join();
+    g_workers.resize(block);
+    g_workers.grid = grid;
+    g_workers.body = f;
+    g_workers.start->arrive_and_wait();
+    g_workers.done->arrive_and_wait();
 }
 
 // Template arguments of the entry points: T1, T2 = the ints/bools after the scalar type in the
