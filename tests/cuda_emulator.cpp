@@ -39,6 +39,27 @@ using std::min;
 inline float to_float(float v) { return v; }
 template <typename T> T from_float(float f);
 template <> inline float from_float<float>(float f) { return f; }
+#ifndef FW_DOUBLE
+// 16-bit storage types of the prelude (kernels/_cupy.py), with host conversions: fp16 through
+// _Float16 (round to nearest even, as cvt.rn.f16.f32), bf16 with the prelude's own bit rounding.
+struct fw_half { unsigned short bits; };
+struct fw_bf16 { unsigned short bits; };
+inline float to_float(fw_half v) { _Float16 h; std::memcpy(&h, &v.bits, 2); return (float)h; }
+inline float to_float(fw_bf16 v) { unsigned int u = ((unsigned int)v.bits) << 16; float f; std::memcpy(&f, &u, 4); return f; }
+template <> inline fw_half from_float<fw_half>(float f) { _Float16 h = (_Float16)f; fw_half r; std::memcpy(&r.bits, &h, 2); return r; }
+template <> inline fw_bf16 from_float<fw_bf16>(float f) {
+    unsigned int u;
+    std::memcpy(&u, &f, 4);
+    fw_bf16 r;
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        r.bits = (unsigned short)((u >> 16) | 0x0040u);
+    } else {
+        u += 0x7fffu + ((u >> 16) & 1u);
+        r.bits = (unsigned short)(u >> 16);
+    }
+    return r;
+}
+#endif
 #include "KDIR/separable_local_conv.cu"
 #include "KDIR/separable_local_conv_v1.cu"
 #include "KDIR/pixel_shader_blend.cu"
@@ -124,33 +145,42 @@ template <class F> static void launch(fw_dim3 grid, fw_dim3 block, F f) {
 #define FW_GRID fw_dim3{gx, gy, gz}, fw_dim3{bx, by, bz}
 
 // ---- v2 (separable_local_conv.cu) ----
-extern "C" int emu_launch_slc2_forward(FW_DIMS, int S, int, const float* frame, const float* kv, const float* kh,
-                                       const int* taps, float* out, int C, int CG, int H, int W, int K, int lo,
-                                       int replicate) {
-    FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_forward<float, KK>(frame, kv, kh, taps, out, C, CG, H, W, K, lo, replicate); }))
-    return 0;
-}
-extern "C" int emu_launch_slc2_grad_taps(FW_DIMS, int S, int transposed, const float* g, const float* frame,
-                                         const float* ks, const int* taps, float* gk, int C, int CG, int H, int W,
-                                         int K, int lo, int replicate) {
-    if (transposed) { FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_grad_taps<float, KK, true>(g, frame, ks, taps, gk, C, CG, H, W, K, lo, replicate); })) }
-    else { FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_grad_taps<float, KK, false>(g, frame, ks, taps, gk, C, CG, H, W, K, lo, replicate); })) }
-    return 0;
-}
-#define FW_NCH(NCH) \
-    FW_K_SWITCH(S, launch(FW_GRID, [=] { slc2_grad_frame<float, KK, NCH>(g, kv, kh, taps, gf, C, c0, H, W, K, lo, ty0, tx0, THt, TWt); }))
-extern "C" int emu_launch_slc2_grad_frame(FW_DIMS, int S, int nch, const float* g, const float* kv, const float* kh,
-                                          const int* taps, float* gf, int C, int c0, int H, int W, int K, int lo,
-                                          int ty0, int tx0, int THt, int TWt) {
-    switch (nch) {
-        case 1: FW_NCH(1) break;
-        case 2: FW_NCH(2) break;
-        case 3: FW_NCH(3) break;
-        case 4: FW_NCH(4) break;
-        default: return 1;
+// Entry points per storage type: emu_launch_<kernel> (float, every span of FW_K_SWITCH) and
+// emu_launch_<kernel>_fw_half / _fw_bf16 (spans 3 and 7 only, to keep the build short).
+#define FW_K_SWITCH16(K, CALL) \
+    switch (K) { case 3: { constexpr int KK = 3; CALL; } break; case 7: { constexpr int KK = 7; CALL; } break; default: return 1; }
+#define FW_V2_ENTRIES(SUFFIX, T, SWITCH)                                                                         \
+    extern "C" int emu_launch_slc2_forward##SUFFIX(FW_DIMS, int S, int, const T* frame, const T* kv, const T* kh,  \
+                                                   const int* taps, T* out, int C, int CG, int H, int W, int K,    \
+                                                   int lo, int replicate) {                                        \
+        SWITCH(S, launch(FW_GRID, [=] { slc2_forward<T, KK>(frame, kv, kh, taps, out, C, CG, H, W, K, lo, replicate); })) \
+        return 0;                                                                                                  \
+    }                                                                                                              \
+    extern "C" int emu_launch_slc2_grad_taps##SUFFIX(FW_DIMS, int S, int transposed, const T* g, const T* frame,   \
+                                                     const T* ks, const int* taps, T* gk, int C, int CG, int H,    \
+                                                     int W, int K, int lo, int replicate) {                        \
+        if (transposed) { SWITCH(S, launch(FW_GRID, [=] { slc2_grad_taps<T, KK, true>(g, frame, ks, taps, gk, C, CG, H, W, K, lo, replicate); })) } \
+        else { SWITCH(S, launch(FW_GRID, [=] { slc2_grad_taps<T, KK, false>(g, frame, ks, taps, gk, C, CG, H, W, K, lo, replicate); })) } \
+        return 0;                                                                                                  \
+    }                                                                                                              \
+    extern "C" int emu_launch_slc2_grad_frame##SUFFIX(FW_DIMS, int S, int nch, const T* g, const T* kv,           \
+                                                      const T* kh, const int* taps, float* gf, int C, int c0,      \
+                                                      int H, int W, int K, int lo, int ty0, int tx0, int THt,      \
+                                                      int TWt) {                                                   \
+        switch (nch) {                                                                                             \
+            case 1: SWITCH(S, launch(FW_GRID, [=] { slc2_grad_frame<T, KK, 1>(g, kv, kh, taps, gf, C, c0, H, W, K, lo, ty0, tx0, THt, TWt); })) break; \
+            case 2: SWITCH(S, launch(FW_GRID, [=] { slc2_grad_frame<T, KK, 2>(g, kv, kh, taps, gf, C, c0, H, W, K, lo, ty0, tx0, THt, TWt); })) break; \
+            case 3: SWITCH(S, launch(FW_GRID, [=] { slc2_grad_frame<T, KK, 3>(g, kv, kh, taps, gf, C, c0, H, W, K, lo, ty0, tx0, THt, TWt); })) break; \
+            case 4: SWITCH(S, launch(FW_GRID, [=] { slc2_grad_frame<T, KK, 4>(g, kv, kh, taps, gf, C, c0, H, W, K, lo, ty0, tx0, THt, TWt); })) break; \
+            default: return 1;                                                                                     \
+        }                                                                                                          \
+        return 0;                                                                                                  \
     }
-    return 0;
-}
+FW_V2_ENTRIES(, float, FW_K_SWITCH)
+#ifndef FW_DOUBLE
+FW_V2_ENTRIES(_fw_half, fw_half, FW_K_SWITCH16)
+FW_V2_ENTRIES(_fw_bf16, fw_bf16, FW_K_SWITCH16)
+#endif
 // the kernels' own shared-memory formulas, for comparison with the Python launchers'
 extern "C" int emu_slc2_patch_floats(int S, int K, int cg, int u_tile, int v_tile) {
     return slc2_patch_floats(S, K, cg, u_tile, v_tile);

@@ -120,7 +120,9 @@ class EmulatedCupy:
                 c_args.append(ctypes.c_int(int(a)))
         dims = [ctypes.c_int(int(v)) for v in (*grid, *block)]
         self.launches.append((expression, tuple(grid), shared_bytes))
-        rc = getattr(self.lib, f"emu_launch_{m[1]}")(*dims, ctypes.c_int(params[0]), ctypes.c_int(params[1]), *c_args)
+        suffix = f"_{m[2]}" if m[2].startswith("fw_") else ""           # 16-bit storage: its own entry point
+        rc = getattr(self.lib, f"emu_launch_{m[1]}{suffix}")(*dims, ctypes.c_int(params[0]), ctypes.c_int(params[1]),
+                                                               *c_args)
         assert rc == 0, f"the emulator has no instantiation for {expression}"
 
 
@@ -189,6 +191,23 @@ def test_v2_kernels_match_the_reference_on_cpu_emulator(emulated_cupy, name):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5, msg=lambda m: f"dL/d{what}: {m}")
     names = sorted({e.split("<")[0] for e, _, _ in emulated_cupy.launches})
     assert names == ["slc2_forward", "slc2_grad_frame", "slc2_grad_taps"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("offsets,padding", [((-1, 0, 1), "replicate"), ((-3, -1, 0, 1, 3), "zero")])
+def test_v2_16bit_storage_on_cpu_emulator(emulated_cupy, dtype, offsets, padding):
+    """fp16 / bf16 instantiations (host versions of the prelude's conversions): 16-bit loads, float32
+    sums, outputs and kernel gradients rounded once, as the reference does."""
+    slc = _slc()
+    frame, grad, kv, kh = (t.to(dtype) for t in _inputs(2, 3, 11, 70, len(offsets), seed=5))
+    out = slc.cuda_forward(frame, kv, kh, offsets, padding)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out, slc.reference_forward(frame, kv, kh, offsets, padding))
+    for a, b in zip(slc.cuda_backward(grad, frame, kv, kh, offsets, padding),
+                    slc.reference_backward(grad, frame, kv, kh, offsets, padding)):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a, b)
+    assert any("fw_" in e for e, _, _ in emulated_cupy.launches)
 
 
 def test_v2_partial_gradients(emulated_cupy):
