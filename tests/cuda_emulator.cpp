@@ -140,7 +140,8 @@ template <class F> static void launch(fw_dim3 grid, fw_dim3 block, F f) {
                  case 5: { constexpr int KK = 5; CALL; } break; case 6: { constexpr int KK = 6; CALL; } break; \
                  case 7: { constexpr int KK = 7; CALL; } break; case 9: { constexpr int KK = 9; CALL; } break; \
                  case 17: { constexpr int KK = 17; CALL; } break; case 33: { constexpr int KK = 33; CALL; } break; \
-                 case 61: { constexpr int KK = 61; CALL; } break; default: return 1; }
+                 case 61: { constexpr int KK = 61; CALL; } break; case 51: { constexpr int KK = 51; CALL; } break; \
+                 case 77: { constexpr int KK = 77; CALL; } break; default: return 1; }
 #define FW_DIMS int gx, int gy, int gz, int bx, int by, int bz
 #define FW_GRID fw_dim3{gx, gy, gz}, fw_dim3{bx, by, bz}
 
