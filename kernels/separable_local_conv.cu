@@ -21,6 +21,12 @@
 // reads, per tap of the streaming axis v and channel, a window of n + 3 patch values (float4 loads)
 // that serves all 4 pixels: 4n FMAs per n + 3 values, against 2n per n + 1 in v1's dense2.
 
+// float4 shared-memory loads must be 16-byte aligned (a misaligned one faults on a GPU); the CPU
+// emulation of the tests defines this hook to record any that is not. Empty here.
+#ifndef SLC2_CHECK_ALIGNED
+#define SLC2_CHECK_ALIGNED(ptr)
+#endif
+
 #define SLC2_NC 28        // span slots per register chunk (a multiple of 4: chunk windows stay float4-aligned)
 #define SLC2_CMAX 4       // channels per shared-memory fill (wider tensors: the kernels loop over groups)
 #define SLC2_THREADS 256
@@ -99,6 +105,7 @@ __device__ __forceinline__ void slc2_fill(float* __restrict__ patch, const scala
 // The n + 3 (rounded up to float4s) patch values of a quad's chunk window, from an aligned address.
 template <int WN>
 __device__ __forceinline__ void slc2_window_load(float (&w)[WN], const float* __restrict__ src) {
+    SLC2_CHECK_ALIGNED(src);
     const float4* s4 = reinterpret_cast<const float4*>(src);
 #pragma unroll
     for (int k = 0; k < WN / 4; ++k) {
@@ -425,8 +432,11 @@ slc2_grad_frame(const scalar_t* __restrict__ grad_out, const scalar_t* __restric
 #pragma unroll 2
         for (int k = 0; k < S + 3; ++k) {
             const int sx = 4 * tx + k;
-            const float4 kh4 = *reinterpret_cast<const float4*>(KhS + sx * PH + PADH + S - 1 - k);
             const int sig = (k & 3) * Q + tx + (k >> 2);
+            SLC2_CHECK_ALIGNED(KhS + sx * PH + PADH + S - 1 - k);
+            SLC2_CHECK_ALIGNED(KvB + sig * PV + 4 * ty);
+            SLC2_CHECK_ALIGNED(Gs + sig * 4);
+            const float4 kh4 = *reinterpret_cast<const float4*>(KhS + sx * PH + PADH + S - 1 - k);
             const float4 kv4 = *reinterpret_cast<const float4*>(KvB + sig * PV + 4 * ty);
             const float4 g4 = *reinterpret_cast<const float4*>(Gs + sig * 4);
             const float khv[4] = {kh4.x, kh4.y, kh4.z, kh4.w};

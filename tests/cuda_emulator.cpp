@@ -36,6 +36,14 @@ alignas(64) float smem[1 << 20];
 alignas(64) float2 smem2[1 << 19];
 using std::max;
 using std::min;
+// float4 loads of the kernels: count the ones whose address is not a multiple of 4 floats from the
+// (aligned) shared-memory buffer (a GPU faults on them; x86 does not care)
+#include <atomic>
+#include <cstdint>
+static std::atomic<long> g_misaligned{0};
+#define SLC2_CHECK_ALIGNED(ptr) \
+    do { if (((std::uintptr_t)(ptr) - (std::uintptr_t)smem) % (4 * sizeof(float))) ++g_misaligned; } while (0)
+extern "C" long emu_misaligned_loads() { return g_misaligned.exchange(0); }
 inline float to_float(float v) { return v; }
 template <typename T> T from_float(float f);
 template <> inline float from_float<float>(float f) { return f; }

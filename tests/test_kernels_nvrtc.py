@@ -191,6 +191,7 @@ def test_v2_kernels_match_the_reference_on_cpu_emulator(emulated_cupy, name):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5, msg=lambda m: f"dL/d{what}: {m}")
     names = sorted({e.split("<")[0] for e, _, _ in emulated_cupy.launches})
     assert names == ["slc2_forward", "slc2_grad_frame", "slc2_grad_taps"]
+    assert emulated_cupy.lib.emu_misaligned_loads() == 0, "a float4 shared-memory load is not 16-byte aligned"
 
 
 @pytest.mark.parametrize("taps,padding,shape", [("dense", "replicate", (1, 3, 37, 133)),
@@ -210,6 +211,7 @@ def test_v2_production_spans_on_cpu_emulator(emulated_cupy, taps, padding, shape
     for a, b in zip(slc.cuda_backward(grad, frame, kv, kh, offsets, padding),
                     slc.reference_backward(grad, frame, kv, kh, offsets, padding)):
         torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
+    assert emulated_cupy.lib.emu_misaligned_loads() == 0, "a float4 shared-memory load is not 16-byte aligned"
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -184,7 +184,10 @@ def test_env_var_selects_backend(monkeypatch):
 @pytest.mark.parametrize("offsets", [None, "composite"])
 def test_cuda_vs_reference(dtype, padding, offsets, version, monkeypatch):
     """Both kernel versions (v2 default; v1 kept for benchmarks) against the reference, with tiles
-    that end inside the frame (37 x 70) and two images in the batch."""
+    that end inside the frame (37 x 70) and two images in the batch. v1 passed in every dtype on the
+    H200 (2026-12-04); here it runs in fp32 only, to spend a lent GPU's minutes on fewer compiles."""
+    if version == "v1" and dtype != torch.float32:
+        pytest.skip("v1 was checked in fp16/bf16 on the H200; fp32 only now")
     monkeypatch.setenv("FRAMEWEAVE_SLC_KERNELS", version)
     offs = composite_dilation_offsets(5, 4, 3) if offsets == "composite" else None
     K = 9
