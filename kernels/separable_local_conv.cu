@@ -367,8 +367,10 @@ __host__ __device__ constexpr int slc2_frame_floats(int S, int K) {
 }
 
 // One launch computes channels c0 .. c0 + NCH - 1 (NCH <= 4; the launcher covers C in groups).
+// Three blocks per SM (80 registers) when the accumulators of up to 3 channels allow it: more warps
+// to cover the per-row staging and barriers; 4 channels (48 more accumulators) would spill there.
 template <typename scalar_t, int S, int NCH>
-__global__ void __launch_bounds__(SLC2_THREADS)
+__global__ void __launch_bounds__(SLC2_THREADS, NCH <= 3 ? 3 : 2)
 slc2_grad_frame(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ kv,
                 const scalar_t* __restrict__ kh, const int* __restrict__ taps, float* __restrict__ grad_frame,
                 int C, int c0, int H, int W, int K, int lo, int ty0, int tx0, int THt, int TWt) {
