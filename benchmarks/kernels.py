@@ -248,6 +248,20 @@ def fmt_time(t: float) -> str:
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; the kernel-selection variables it sets per case are restored on return
+    (``benchmarks/gpu_run.py`` calls it in the process that trains afterwards)."""
+    saved = {var: os.environ.get(var) for var in ("FRAMEWEAVE_KERNELS", "FRAMEWEAVE_SLC_KERNELS")}
+    try:
+        return _main(argv)
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="256,720p,1080p")
     ap.add_argument("--repeats", type=int, default=3)

@@ -2,6 +2,7 @@
 kernels' logic runs on the CPU through a host-C++ emulation and matches the PyTorch reference."""
 import ctypes
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -348,7 +349,7 @@ def test_pixel_shader_launcher_on_cpu_emulator(emulated_cupy, radius):
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
 
 
-def test_benchmark_gpu_rows_on_cpu_emulator(emulated_cupy, monkeypatch):
+def test_benchmark_gpu_rows_on_cpu_emulator(emulated_cupy, monkeypatch, tmp_path):
     """benchmarks/kernels.py's GPU rows (every version and pass, the ratio summary) run here on the
     emulated kernels with torch.cuda's timing calls stubbed, so a lent GPU's minutes are not spent
     finding a bug in the script."""
@@ -392,3 +393,22 @@ def test_benchmark_gpu_rows_on_cpu_emulator(emulated_cupy, monkeypatch):
     assert {"slc_forward_dense2", "slc_backward_kernels", "slc2_forward", "slc2_grad_taps", "slc2_grad_frame"} <= launched
     summary = bench.gpu_summary(times, ["v1", "v2"])
     assert len(summary) == 4 and summary[3].startswith("| tiny | fp32 | CUDA v2 |") and "–" not in summary[3]
+    # main() end to end with the cases stubbed: the table, the ratios, the variables restored
+    def fake_case(size, dtype, path, what, repeats):          # sets the variables as gpu_case does
+        os.environ["FRAMEWEAVE_KERNELS"] = "torch" if path == "torch" else "cuda"
+        os.environ["FRAMEWEAVE_SLC_KERNELS"] = path if path != "torch" else os.environ["FRAMEWEAVE_SLC_KERNELS"]
+        return {"time_s": 1e-3, "runs": repeats, "peak_mib": 0.0}
+
+    monkeypatch.setattr(bench, "gpu_case", fake_case)
+    monkeypatch.setattr(bench, "blend_case", lambda size, device, repeats: 1e-3)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
+    monkeypatch.setattr(_dispatch, "cupy_status", lambda: (True, "emulated"))
+    monkeypatch.setenv("FRAMEWEAVE_SLC_KERNELS", "v2")
+    monkeypatch.setenv("FRAMEWEAVE_KERNELS", "auto")
+    out = tmp_path / "kernels_gpu.md"
+    assert bench.main(["--no-cpu", "--sizes", "train,1080p", "--repeats", "3", "--versions", "v2,v1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| 16x 128x128 | CUDA v1 | fp16 | fwd+bwd Kv,Kh |" in text and "## GPU ratios (one run)" in text
+    assert "--no-cpu --versions v2,v1" in text
+    assert os.environ["FRAMEWEAVE_SLC_KERNELS"] == "v2" and os.environ["FRAMEWEAVE_KERNELS"] == "auto"
