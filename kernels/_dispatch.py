@@ -16,6 +16,18 @@ ENV = "FRAMEWEAVE_KERNELS"
 MODES = ("auto", "torch", "cuda")
 MAX_CUDA_BATCH = 65535          # the kernels put the batch on grid z, whose limit this is
 
+SLC_ENV = "FRAMEWEAVE_SLC_KERNELS"
+SLC_VERSIONS = ("v2", "v1")     # v1: the first separable_local_conv kernels, kept for benchmarks
+
+
+def slc_kernels() -> str:
+    """Which CUDA kernels ``separable_local_conv`` launches: ``v2`` (default) or ``v1`` (the
+    first kernels, kept so that ``benchmarks/kernels.py`` can time both in one GPU run)."""
+    value = os.environ.get(SLC_ENV, "v2").strip().lower() or "v2"
+    if value not in SLC_VERSIONS:
+        raise ValueError(f"{SLC_ENV}={value!r} is not one of {', '.join(SLC_VERSIONS)}")
+    return value
+
 
 def mode() -> str:
     """The backend mode from ``FRAMEWEAVE_KERNELS`` (validated)."""

@@ -17,11 +17,19 @@ ARCHS = ("compute_90", "compute_80")
 
 SCALARS = ("float", "fw_half", "fw_bf16")
 
-#: name expressions compiled per source (the launchers instantiate these templates; K is a
-#: template parameter of the separable kernels, compiled on demand for the K in use). Every
-#: kernel x dtype x tap layout at a small K, plus the production K = 51 in fp16.
+#: name expressions compiled per source (the launchers instantiate these templates; the span S,
+#: K for v1, is a template parameter, compiled on demand for the taps in use). Every kernel x dtype
+#: x tap layout at a small span, plus the production spans in fp16: dense K = 51 (S = 51) and the
+#: composite (25, 26, 2) taps (K = 51, S = 77).
 INSTANTIATIONS = {
     "separable_local_conv.cu": [
+        f"{kernel}<{t}, {s}>" for kernel in ("slc2_forward",) for t in SCALARS for s in (3, 5)
+    ] + [f"slc2_grad_taps<{t}, 5, {tr}>" for t in SCALARS for tr in ("false", "true")]
+      + [f"slc2_grad_frame<{t}, 5, {n}>" for t in SCALARS for n in (1, 2, 3, 4)]
+      + [f"slc2_forward<fw_half, {s}>" for s in (51, 77)]
+      + [f"slc2_grad_taps<fw_half, {s}, {tr}>" for s in (51, 77) for tr in ("false", "true")]
+      + [f"slc2_grad_frame<fw_half, {s}, 3>" for s in (51, 77)],
+    "separable_local_conv_v1.cu": [
         f"{kernel}<{t}, 3, {dense}>"
         for kernel in ("slc_forward", "slc_backward_kernels") for t in SCALARS for dense in ("true", "false")
     ] + [f"{kernel}<fw_half, 51, true>" for kernel in ("slc_forward", "slc_backward_kernels")]
@@ -31,14 +39,19 @@ INSTANTIATIONS = {
     "pixel_shader_blend.cu": [f"psb_blend<{t}>" for t in SCALARS],
 }
 
-#: the full set (every dtype at K = 51 too): ``python -m frameweave.kernels.nvrtc_check --full``
+#: the full set (every dtype at the production spans too): ``python -m frameweave.kernels.nvrtc_check --full``
 FULL_INSTANTIATIONS = {
     **INSTANTIATIONS,
     "separable_local_conv.cu": INSTANTIATIONS["separable_local_conv.cu"] + [
-        f"{kernel}<{t}, 51, {dense}>" for kernel in ("slc_forward", "slc_backward_kernels")
-        for t in SCALARS for dense in ("true", "false") if not (t == "fw_half" and dense == "true")]
-        + [f"slc_forward_dense2<{t}, 51>" for t in ("float", "fw_bf16")],
+        e for t in ("float", "fw_bf16") for s in (51, 77)
+        for e in ([f"slc2_forward<{t}, {s}>", f"slc2_grad_frame<{t}, {s}, 3>"]
+                  + [f"slc2_grad_taps<{t}, {s}, {tr}>" for tr in ("false", "true")])],
 }
+
+#: the production instantiations whose registers and spills ``resource_usage`` reports (sm_90)
+PRODUCTION = [f"slc2_forward<fw_half, {s}>" for s in (51, 77)] + [
+    f"slc2_grad_taps<fw_half, {s}, {tr}>" for s in (51, 77) for tr in ("false", "true")] + [
+    f"slc2_grad_frame<fw_half, {s}, 3>" for s in (51, 77)]
 
 
 class CompileError(RuntimeError):
@@ -83,6 +96,38 @@ def compile_source(text: str, name: str = "kernel.cu", expressions=(), arch: str
         nvrtc.destroyProgram(prog)
 
 
+def resource_usage(expressions=None, arch: str = "sm_90", name: str = "separable_local_conv.cu") -> dict:
+    """Registers and spills per kernel instantiation, from ptxas (NVRTC ``--ptxas-options=-v`` for a
+    real architecture ``arch``); ``expressions`` defaults to :data:`PRODUCTION`.
+
+    Returns {expression: {"registers": int, "spill_stores": int, "spill_loads": int}}. The
+    figures the docs' occupancy analysis uses; a test keeps the production kernels free of spills.
+    """
+    import re  # noqa: PLC0415
+
+    from cupy_backends.cuda.libs import nvrtc  # noqa: PLC0415
+
+    text = source(name)
+    usage = {}
+    for expr in (PRODUCTION if expressions is None else expressions):
+        prog = nvrtc.createProgram(text, name, [], [])
+        try:
+            nvrtc.addNameExpression(prog, expr)
+            try:
+                nvrtc.compileProgram(prog, [f"-arch={arch}", *NVRTC_OPTIONS, "--ptxas-options=-v"])
+            except nvrtc.NVRTCError as exc:
+                raise CompileError(f"{expr} ({arch}) failed to compile: {exc}\n{nvrtc.getProgramLog(prog)}") from None
+            log = nvrtc.getProgramLog(prog)
+        finally:
+            nvrtc.destroyProgram(prog)
+        regs = re.search(r"Used (\d+) registers", log)
+        spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log)
+        if regs is None or spills is None:
+            raise CompileError(f"no ptxas resource line for {expr} ({arch}):\n{log}")
+        usage[expr] = {"registers": int(regs[1]), "spill_stores": int(spills[1]), "spill_loads": int(spills[2])}
+    return usage
+
+
 def compile_all(archs=ARCHS, full: bool = False) -> dict:
     """Compile every ``kernels/*.cu`` for each arch; returns {"file (arch)": log}.
 
@@ -108,6 +153,11 @@ def main() -> int:
     if not available:
         print(f"skipped: {reason}")
         return 0
+    if "--resources" in sys.argv[1:]:
+        print("| kernel (sm_90) | registers | spill stores | spill loads |\n|---|---|---|---|")
+        for expr, u in resource_usage().items():
+            print(f"| `{expr}` | {u['registers']} | {u['spill_stores']} | {u['spill_loads']} |")
+        return 0
     try:
         logs = compile_all(full="--full" in sys.argv[1:])
     except CompileError as exc:
@@ -118,7 +168,7 @@ def main() -> int:
     return 0
 
 
-__all__ = ["compile_all", "compile_source", "nvrtc_status", "CompileError", "PRELUDE"]
+__all__ = ["compile_all", "compile_source", "resource_usage", "nvrtc_status", "CompileError", "PRELUDE"]
 
 if __name__ == "__main__":
     sys.exit(main())

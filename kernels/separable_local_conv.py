@@ -317,127 +317,158 @@ _ReferenceFunction = _autograd_function(
 # ----------------------------------------------------------------------------------------------
 # CUDA (CuPy)
 # ----------------------------------------------------------------------------------------------
-_TW, _TH, _CMAX = 32, 8, 4   # block tile and channels per launch (SLC_TW, SLC_TH, SLC_CMAX in the .cu)
-_TW2 = 64                     # tile width of slc_forward_dense2 (SLC_TW2)
+# v2 kernels (separable_local_conv.cu); the tile sizes and shared-memory formulas mirror its
+# constexpr helpers (tests/test_kernels_nvrtc.py compares both through the CPU emulation).
 _SOURCE = "separable_local_conv.cu"
+_NC, _CMAX = 28, 4                    # SLC2_NC (span slots per register chunk), SLC2_CMAX
+_TW, _TH = 64, 16                     # forward and dL/dKh tile (SLC2_TW, SLC2_TH)
+_TWT, _THT = 32, 32                   # transposed dL/dKv tile (SLC2_TWT, SLC2_THT)
+_FTW, _FTH = 128, 32                  # frame-gradient target tile (SLC2_FTW, SLC2_FTH)
+_THREADS = 256
 
 
-def _cuda_plan(frame: torch.Tensor, offsets: tuple):
-    """Template arguments, taps tensor and channels per launch (limited by shared memory)."""
-    from . import _cupy  # noqa: PLC0415
-
-    K = len(offsets)
-    lo, hi = min(offsets), max(offsets)
-    span = hi - lo + 1
-    dense = offsets == tuple(range(lo, lo + K))
-    patch_floats = (_TH + span - 1) * (_TW + span - 1)            # one channel of the block patch
-    limit = _cupy.max_shared_bytes(frame.device)
-    group = min(_CMAX, frame.shape[1], (limit - 4 * K) // (4 * patch_floats))
-    if group < 1:
-        raise ValueError(f"the taps span {span} pixels; the CUDA tile would need "
-                         f"{4 * (K + patch_floats)} bytes of shared memory (device limit {limit}); "
-                         "use FRAMEWEAVE_KERNELS=torch for such wide kernels")
-    taps = _cupy.device_table(tuple(offsets), torch.int32, frame.device)
-    template = f"{_cupy.scalar_type(frame.dtype)}, {K}, {'true' if dense else 'false'}"
-    return _cupy, template, taps, lo, span, group, lambda cg: 4 * (K + cg * patch_floats)
+def _round4(n: int) -> int:
+    return (n + 3) // 4 * 4
 
 
-def _dense2_shared(K: int, cg: int) -> int:
-    """Dynamic shared memory of ``slc_forward_dense2`` (64x8 tile) for ``cg`` channels."""
-    return 4 * cg * (_TH + K - 1) * ((_TW2 + K + 1) & ~1)
+def _pitch(span: int, u_tile: int) -> int:
+    """``slc2_pitch``: patch row pitch (floats) along the chunk axis, pitch / 4 odd."""
+    reach = max(st + 4 * ((min(_NC, span - st) + 6) // 4) for st in range(0, span, _NC))
+    p = _round4(u_tile - 4 + reach)
+    return p if (p // 4) % 2 else p + 4
+
+
+def _patch_floats(span: int, K: int, cg: int, u_tile: int, v_tile: int) -> int:
+    """``slc2_patch_floats``: shared floats of slc2_forward / slc2_grad_taps for cg channels."""
+    return _round4(K + span) + cg * (v_tile + span - 1) * _pitch(span, u_tile)
+
+
+def _frame_floats(span: int, K: int) -> int:
+    """``slc2_frame_floats``: shared floats of slc2_grad_frame (tables, KhS, KvB, Gs)."""
+    nsx = _FTW + span - 1
+    padh = 3 + (-2 - span) % 4
+    ph = (padh + span + 5) // 4 * 4 + 1
+    q = (nsx + 3) // 4
+    return _round4(K + span) + _round4(nsx * ph) + 4 * q * (_FTH + 4) + 16 * q
+
+
+class _Plan:
+    """What every v2 launch needs: taps table [K + span] on the device (o_i - lo, then the tap of
+    each span slot or -1), the template's scalar type and span, and the device's shared limit."""
+
+    def __init__(self, frame: torch.Tensor, offsets: tuple):
+        from . import _cupy  # noqa: PLC0415
+
+        self.cp = _cupy
+        self.K = len(offsets)
+        self.lo = min(offsets)
+        self.span = max(offsets) - self.lo + 1
+        self.p = max(abs(o) for o in offsets)
+        slot = [-1] * self.span
+        for i, o in enumerate(offsets):
+            slot[o - self.lo] = i
+        self.taps = _cupy.device_table(tuple(o - self.lo for o in offsets) + tuple(slot), torch.int32,
+                                       frame.device)
+        self.scalar = _cupy.scalar_type(frame.dtype)
+        self.limit = _cupy.max_shared_bytes(frame.device)
+        self.device = frame.device
+
+    def channel_group(self, C: int, u_tile: int, v_tile: int) -> int:
+        """Channels per shared-memory fill of a patch kernel (at most 4), limited by shared memory."""
+        per_channel = 4 * (_patch_floats(self.span, self.K, 1, u_tile, v_tile) - _round4(self.K + self.span))
+        group = min(_CMAX, C, (self.limit - 4 * _round4(self.K + self.span)) // per_channel)
+        if group < 1:
+            raise ValueError(f"the taps span {self.span} pixels; the CUDA tile would need "
+                             f"{4 * _patch_floats(self.span, self.K, 1, u_tile, v_tile)} bytes of shared "
+                             f"memory (device limit {self.limit}); use FRAMEWEAVE_KERNELS=torch for such "
+                             "wide kernels")
+        return group
+
+    def launch(self, expression: str, grid: tuple, shared_floats: int, args: tuple) -> None:
+        shared = 4 * shared_floats
+        if shared > self.limit:
+            raise ValueError(f"{expression} would need {shared} bytes of shared memory (device limit "
+                             f"{self.limit}); use FRAMEWEAVE_KERNELS=torch for such wide kernels")
+        fn = self.cp.kernel(_SOURCE, expression, self.device, shared)
+        self.cp.launch(fn, self.device, grid, (_THREADS, 1, 1), args, shared)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
 
 
 def cuda_forward(frame, k_vertical, k_horizontal, offsets: tuple, padding: str) -> torch.Tensor:
-    """Forward with the CuPy kernels (float32 accumulation), on torch's current stream.
-
-    Dense taps use ``slc_forward_dense2`` (two pixels per thread) when its tile fits in shared
-    memory; other offsets (composite dilation) use ``slc_forward``.
-    """
-    cp, template, taps, lo, span, group, shared = _cuda_plan(frame, offsets)
+    """Forward with ``slc2_forward`` (float32 accumulation) on torch's current stream; the v1
+    kernels when ``FRAMEWEAVE_SLC_KERNELS=v1``."""
+    if _dispatch.slc_kernels() == "v1":
+        from . import _slc_v1  # noqa: PLC0415
+        return _slc_v1.cuda_forward(frame, k_vertical, k_horizontal, offsets, padding)
+    plan = _Plan(frame, offsets)
+    cp = plan.cp
     frame, kv, kh = frame.contiguous(), k_vertical.contiguous(), k_horizontal.contiguous()
     B, C, H, W = frame.shape
-    K = len(offsets)
-    replicate = cp.i32(padding == "replicate")
     out = torch.empty_like(frame)
-    dense = template.endswith("true")
-    limit = cp.max_shared_bytes(frame.device)
-    dense2 = dense and _dense2_shared(K, 1) <= limit
-    if dense2:
-        group = max(1, min(_CMAX, C, limit // _dense2_shared(K, 1)))
-        grid = ((W + _TW2 - 1) // _TW2, (H + _TH - 1) // _TH, B)
-    else:
-        grid = ((W + _TW - 1) // _TW, (H + _TH - 1) // _TH, B)
-    block = (_TW, _TH, 1)
-    for c0 in range(0, C, group):
-        cg = min(group, C - c0)
-        fg = frame if cg == C else frame[:, c0:c0 + cg].contiguous()         # [B,cg,H,W]
-        og = out if cg == C else torch.empty_like(fg)
-        if dense2:
-            scalar = template.split(",")[0]
-            fn = cp.kernel(_SOURCE, f"slc_forward_dense2<{scalar}, {K}>", frame.device, _dense2_shared(K, cg))
-            cp.launch(fn, frame.device, grid, block,
-                      (cp.ptr(fg), cp.ptr(kv), cp.ptr(kh), cp.ptr(og), cp.i32(cg), cp.i32(H),
-                       cp.i32(W), cp.i32(lo), replicate), _dense2_shared(K, cg))
-        else:
-            fn = cp.kernel(_SOURCE, f"slc_forward<{template}>", frame.device, shared(cg))
-            cp.launch(fn, frame.device, grid, block,
-                      (cp.ptr(fg), cp.ptr(kv), cp.ptr(kh), cp.ptr(taps), cp.ptr(og), cp.i32(cg),
-                       cp.i32(H), cp.i32(W), cp.i32(lo), cp.i32(span), replicate), shared(cg))
-        if og is not out:
-            out[:, c0:c0 + cg] = og
+    group = plan.channel_group(C, _TW, _TH)
+    plan.launch(f"slc2_forward<{plan.scalar}, {plan.span}>", (_cdiv(W, _TW), _cdiv(H, _TH), B),
+                _patch_floats(plan.span, plan.K, group, _TW, _TH),
+                (cp.ptr(frame), cp.ptr(kv), cp.ptr(kh), cp.ptr(plan.taps), cp.ptr(out), cp.i32(C), cp.i32(group),
+                 cp.i32(H), cp.i32(W), cp.i32(plan.K), cp.i32(plan.lo), cp.i32(padding == "replicate")))
     return out
 
 
 def cuda_backward(grad_out, frame, k_vertical, k_horizontal, offsets: tuple, padding: str,
                   needs=(True, True, True)):
-    """Backward with ``slc_backward_kernels`` (per pixel) and ``slc_backward_frame`` (gather)."""
-    cp, template, taps, lo, span, group, shared = _cuda_plan(frame, offsets)
+    """Backward with the v2 kernels: dL/dKh and dL/dKv by ``slc2_grad_taps`` (per-pixel
+    reductions on the forward's patch tiling, the second one transposed), dL/dI by the gather
+    ``slc2_grad_frame`` (no atomics). Only the needed gradients are computed; the v1 kernels when
+    ``FRAMEWEAVE_SLC_KERNELS=v1``."""
+    if _dispatch.slc_kernels() == "v1":
+        from . import _slc_v1  # noqa: PLC0415
+        return _slc_v1.cuda_backward(grad_out, frame, k_vertical, k_horizontal, offsets, padding, needs)
+    plan = _Plan(frame, offsets)
+    cp = plan.cp
     frame, kv, kh = frame.contiguous(), k_vertical.contiguous(), k_horizontal.contiguous()
     grad_out = grad_out.to(frame.dtype).contiguous()
     B, C, H, W = frame.shape
-    K = len(offsets)
-    p = max(abs(o) for o in offsets)
+    K, span, lo = plan.K, plan.span, plan.lo
+    replicate = cp.i32(padding == "replicate")
     need_frame, need_kv, need_kh = needs
-    grad_kv = grad_kh = grad_frame = None
-    if need_kv or need_kh:
-        gkv = torch.empty((B, K, H, W), dtype=torch.float32, device=frame.device)
-        gkh = torch.empty_like(gkv)
-        grid, block = ((W + _TW - 1) // _TW, (H + _TH - 1) // _TH, B), (_TW, _TH, 1)
-        fn = None
-        for c0 in range(0, C, group):
-            cg = min(group, C - c0)
-            fg = frame if cg == C else frame[:, c0:c0 + cg].contiguous()
-            gg = grad_out if cg == C else grad_out[:, c0:c0 + cg].contiguous()
-            fn = cp.kernel(_SOURCE, f"slc_backward_kernels<{template}>", frame.device, shared(cg))
-            cp.launch(fn, frame.device, grid, block,
-                      (cp.ptr(gg), cp.ptr(fg), cp.ptr(kv), cp.ptr(kh), cp.ptr(taps), cp.ptr(gkv),
-                       cp.ptr(gkh), cp.i32(cg), cp.i32(H), cp.i32(W), cp.i32(lo), cp.i32(span),
-                       cp.i32(padding == "replicate"), cp.i32(c0 > 0)), shared(cg))
-        grad_kv = gkv.to(k_vertical.dtype) if need_kv else None
-        grad_kh = gkh.to(k_horizontal.dtype) if need_kh else None
+    grad_frame = grad_kv = grad_kh = None
+    # (output, weights streamed, transposed, tile x, tile y)
+    for wanted, transposed, tw, th in ((need_kh, False, _TW, _TH), (need_kv, True, _TWT, _THT)):
+        if not wanted:
+            continue
+        grad_k = torch.empty_like(kv)                                          # [B,K,H,W], input dtype
+        u_tile, v_tile = (th, tw) if transposed else (tw, th)
+        group = plan.channel_group(C, u_tile, v_tile)
+        plan.launch(f"slc2_grad_taps<{plan.scalar}, {span}, {'true' if transposed else 'false'}>",
+                    (_cdiv(W, tw), _cdiv(H, th), B), _patch_floats(span, K, group, u_tile, v_tile),
+                    (cp.ptr(grad_out), cp.ptr(frame), cp.ptr(kh if transposed else kv), cp.ptr(plan.taps),
+                     cp.ptr(grad_k), cp.i32(C), cp.i32(group), cp.i32(H), cp.i32(W), cp.i32(K), cp.i32(lo),
+                     replicate))
+        if transposed:
+            grad_kv = grad_k
+        else:
+            grad_kh = grad_k
     if need_frame:
-        Hp, Wp = H + 2 * p, W + 2 * p
-        grad_padded = torch.empty((B, C, Hp, Wp), dtype=torch.float32, device=frame.device)
-        scalar = template.split(",")[0]
-        fn = cp.kernel(_SOURCE, f"slc_backward_frame<{scalar}>", frame.device, 4 * K)
-        n = B * Hp * Wp
+        # targets: the padded frame [-p, H+p) x [-p, W+p) for replicate (folded below), the frame for zero
+        p = plan.p if padding == "replicate" else 0
+        THt, TWt = H + 2 * p, W + 2 * p
+        # float32 (the kernel's accumulator type; float64 only in the tests' double emulation)
+        grad_padded = torch.empty((B, C, THt, TWt), dtype=_acc_dtype(frame), device=frame.device)
         for c0 in range(0, C, _CMAX):
-            cg = min(_CMAX, C - c0)
-            gg = grad_out if cg == C else grad_out[:, c0:c0 + cg].contiguous()
-            gp = grad_padded if cg == C else torch.empty((B, cg, Hp, Wp), dtype=torch.float32,
-                                                         device=frame.device)
-            cp.launch(fn, frame.device, ((n + 255) // 256, 1, 1), (256, 1, 1),
-                      (cp.ptr(gg), cp.ptr(kv), cp.ptr(kh), cp.ptr(taps), cp.ptr(gp), cp.i32(B),
-                       cp.i32(cg), cp.i32(H), cp.i32(W), cp.i32(K), cp.i32(p)), 4 * K)
-            if gp is not grad_padded:
-                grad_padded[:, c0:c0 + cg] = gp
+            nch = min(_CMAX, C - c0)
+            plan.launch(f"slc2_grad_frame<{plan.scalar}, {span}, {nch}>", (_cdiv(TWt, _FTW), _cdiv(THt, _FTH), B),
+                        _frame_floats(span, K),
+                        (cp.ptr(grad_out), cp.ptr(kv), cp.ptr(kh), cp.ptr(plan.taps), cp.ptr(grad_padded),
+                         cp.i32(C), cp.i32(c0), cp.i32(H), cp.i32(W), cp.i32(K), cp.i32(lo), cp.i32(-p), cp.i32(-p),
+                         cp.i32(THt), cp.i32(TWt)))
         grad_frame = _unpad_grad(grad_padded, p, padding).to(frame.dtype)
     return grad_frame, grad_kv, grad_kh
 
-
 _CudaFunction = _autograd_function(
     "_CudaFunction", cuda_forward, cuda_backward,
-    "Autograd wrapper of the CuPy kernels in ``separable_local_conv.cu``.")
+    "Autograd wrapper of the CuPy kernels in ``separable_local_conv.cu`` (v1: ``_slc_v1``).")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """Every CUDA source compiles with NVRTC (no GPU needed); a broken source fails the check; the
 kernels' logic runs on the CPU through a host-C++ emulation and matches the PyTorch reference."""
 import ctypes
+import importlib
+import os
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +19,21 @@ needs_nvrtc = pytest.mark.skipif(not available, reason=f"NVRTC unavailable: {rea
 
 
 @needs_nvrtc
-def test_nvrtc_compiles():
-    logs = nvrtc_check.compile_all(archs=("compute_90",))
+@pytest.mark.parametrize("arch", nvrtc_check.ARCHS)
+def test_nvrtc_compiles(arch):
+    logs = nvrtc_check.compile_all(archs=(arch,))
     names = {key.split(" ")[0] for key in logs}
-    assert {"separable_local_conv.cu", "pixel_shader_blend.cu"} <= names
+    assert names == {"separable_local_conv.cu", "separable_local_conv_v1.cu", "pixel_shader_blend.cu"}
+
+
+@needs_nvrtc
+def test_production_kernels_do_not_spill():
+    """ptxas (through NVRTC) fits the production instantiations in registers: the register chunks
+    (28 span slots x 4 pixels) are sized for that; a spill would move the inner loop to local memory."""
+    usage = nvrtc_check.resource_usage(nvrtc_check.PRODUCTION[:4] + nvrtc_check.PRODUCTION[-2:-1])
+    for expr, u in usage.items():
+        assert u["spill_stores"] == 0 and u["spill_loads"] == 0, (expr, u)
+        assert u["registers"] <= 255, (expr, u)
 
 
 @needs_nvrtc
@@ -37,142 +52,12 @@ def test_missing_instantiation_raises():
 
 
 # --- the CUDA sources run on the CPU ---------------------------------------------------------
-# Without a GPU, the kernels' index arithmetic is still checked: the .cu files are compiled as host
-# C++ (g++, C++20) with one std::thread per CUDA thread and a std::barrier for __syncthreads, and
-# their float instantiations are compared with the PyTorch reference. (fp16/bf16 conversions use
-# inline PTX and are only compile-checked above.)
-HARNESS = r"""
-// Host emulation of the CUDA kernels: one std::thread per CUDA thread, std::barrier for __syncthreads.
-#include <algorithm>
-#include <barrier>
-#include <cmath>
-#include <cstring>
-#include <thread>
-#include <vector>
-struct fw_dim3 { int x = 0, y = 0, z = 0; };
-thread_local fw_dim3 threadIdx;
-fw_dim3 blockIdx, blockDim, gridDim;
-static std::barrier<>* g_barrier = nullptr;
-#define __syncthreads() g_barrier->arrive_and_wait()
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(x)
-#define __restrict__ __restrict
-#define __shared__
-struct float2 { float x, y; };
-alignas(16) float smem[1 << 20];
-alignas(16) float2 smem2[1 << 19];
-using std::max;
-using std::min;
-inline float to_float(float v) { return v; }
-template <typename T> T from_float(float f);
-template <> inline float from_float<float>(float f) { return f; }
-#include "KDIR/separable_local_conv.cu"
-#include "KDIR/pixel_shader_blend.cu"
-
-template <class F> static void launch(fw_dim3 grid, fw_dim3 block, F f) {
-    blockDim = block;
-    gridDim = grid;
-    const int nt = block.x * block.y * block.z;
-    for (int bz = 0; bz < grid.z; ++bz)
-        for (int by = 0; by < grid.y; ++by)
-            for (int bx = 0; bx < grid.x; ++bx) {
-                blockIdx = {bx, by, bz};
-                std::memset(smem, 0x7f, sizeof(smem));          // garbage, like real shared memory
-                std::memset(smem2, 0x7f, sizeof(smem2));
-                std::barrier<> bar(nt);
-                g_barrier = &bar;
-                std::vector<std::thread> ts;
-                for (int tz = 0; tz < block.z; ++tz)
-                    for (int ty = 0; ty < block.y; ++ty)
-                        for (int tx = 0; tx < block.x; ++tx)
-                            ts.emplace_back([=] { threadIdx = {tx, ty, tz}; f(); });
-                for (auto& t : ts) t.join();
-            }
-}
-
-#define FW_K_SWITCH(K, CALL) \
-    switch (K) { case 3: { constexpr int KK = 3; CALL; } break; case 5: { constexpr int KK = 5; CALL; } break; \
-                 case 7: { constexpr int KK = 7; CALL; } break; case 9: { constexpr int KK = 9; CALL; } break; default: return 1; }
-
-extern "C" int emu_forward(const float* frame, const float* kv, const float* kh, const int* offsets, float* out,
-                           int B, int C, int H, int W, int K, int lo, int span, int replicate, int dense) {
-    fw_dim3 grid{(W + SLC_TW - 1) / SLC_TW, (H + SLC_TH - 1) / SLC_TH, B}, block{SLC_TW, SLC_TH, 1};
-    if (dense) { FW_K_SWITCH(K, launch(grid, block, [=] { slc_forward<float, KK, true>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
-    else { FW_K_SWITCH(K, launch(grid, block, [=] { slc_forward<float, KK, false>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
-    return 0;
-}
-
-extern "C" int emu_forward_dense2(const float* frame, const float* kv, const float* kh, float* out,
-                                  int B, int C, int H, int W, int K, int lo, int replicate) {
-    fw_dim3 grid{(W + SLC_TW2 - 1) / SLC_TW2, (H + SLC_TH - 1) / SLC_TH, B}, block{SLC_TW, SLC_TH, 1};
-    FW_K_SWITCH(K, launch(grid, block, [=] { slc_forward_dense2<float, KK>(frame, kv, kh, out, C, H, W, lo, replicate); }))
-    return 0;
-}
-
-extern "C" int emu_backward_kernels(const float* g, const float* frame, const float* kv, const float* kh,
-                                    const int* offsets, float* gkv, float* gkh, int B, int C, int H, int W,
-                                    int K, int lo, int span, int replicate, int dense, int accumulate) {
-    fw_dim3 grid{(W + SLC_TW - 1) / SLC_TW, (H + SLC_TH - 1) / SLC_TH, B}, block{SLC_TW, SLC_TH, 1};
-    if (dense) { FW_K_SWITCH(K, launch(grid, block, [=] { slc_backward_kernels<float, KK, true>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
-    else { FW_K_SWITCH(K, launch(grid, block, [=] { slc_backward_kernels<float, KK, false>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
-    return 0;
-}
-
-extern "C" int emu_backward_frame(const float* g, const float* kv, const float* kh, const int* offsets,
-                                  float* gpad, int B, int C, int H, int W, int K, int p) {
-    const long long n = (long long)B * (H + 2 * p) * (W + 2 * p);
-    launch(fw_dim3{(int)((n + 255) / 256), 1, 1}, fw_dim3{256, 1, 1},
-           [=] { slc_backward_frame<float>(g, kv, kh, offsets, gpad, B, C, H, W, K, p); });
-    return 0;
-}
-
-// Entry points with the kernels' own parameter lists and the grid/block chosen by the Python
-// launchers, so the launchers themselves (grids, channel groups, argument order) run here too.
-#define FW_DIMS int gx, int gy, int gz, int bx, int by, int bz
-#define FW_GRID fw_dim3{gx, gy, gz}, fw_dim3{bx, by, bz}
-extern "C" int emu_launch_slc_forward(FW_DIMS, int K, int dense, const float* frame, const float* kv,
-                                      const float* kh, const int* offsets, float* out, int C, int H, int W,
-                                      int lo, int span, int replicate) {
-    if (dense) { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward<float, KK, true>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
-    else { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward<float, KK, false>(frame, kv, kh, offsets, out, C, H, W, lo, span, replicate); })) }
-    return 0;
-}
-extern "C" int emu_launch_slc_forward_dense2(FW_DIMS, int K, int dense, const float* frame, const float* kv,
-                                             const float* kh, float* out, int C, int H, int W, int lo,
-                                             int replicate) {
-    FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_forward_dense2<float, KK>(frame, kv, kh, out, C, H, W, lo, replicate); }))
-    return 0;
-}
-extern "C" int emu_launch_slc_backward_kernels(FW_DIMS, int K, int dense, const float* g, const float* frame,
-                                               const float* kv, const float* kh, const int* offsets, float* gkv,
-                                               float* gkh, int C, int H, int W, int lo, int span, int replicate,
-                                               int accumulate) {
-    if (dense) { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_backward_kernels<float, KK, true>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
-    else { FW_K_SWITCH(K, launch(FW_GRID, [=] { slc_backward_kernels<float, KK, false>(g, frame, kv, kh, offsets, gkv, gkh, C, H, W, lo, span, replicate, accumulate); })) }
-    return 0;
-}
-extern "C" int emu_launch_slc_backward_frame(FW_DIMS, int K_, int dense, const float* g, const float* kv,
-                                             const float* kh, const int* offsets, float* gpad, int B, int C,
-                                             int H, int W, int K, int p) {
-    launch(FW_GRID, [=] { slc_backward_frame<float>(g, kv, kh, offsets, gpad, B, C, H, W, K, p); });
-    return 0;
-}
-extern "C" int emu_launch_psb_blend(FW_DIMS, int K_, int dense, const float* a, const float* b, const float* v,
-                                    const float* w, float* out, float* bmap, int C, int H, int W, int radius,
-                                    float low, float high) {
-    launch(FW_GRID, [=] { psb_blend<float>(a, b, v, w, out, bmap, C, H, W, radius, low, high); });
-    return 0;
-}
-
-extern "C" int emu_psb(const float* a, const float* b, const float* v, const float* w, float* out, float* bmap,
-                       int B, int C, int H, int W, int radius, float low, float high) {
-    launch(fw_dim3{(W + PSB_TW - 1) / PSB_TW, (H + PSB_TH - 1) / PSB_TH, B}, fw_dim3{PSB_TW, PSB_TH, 1},
-           [=] { psb_blend<float>(a, b, v, w, out, bmap, C, H, W, radius, low, high); });
-    return 0;
-}
-"""
+# Without a GPU, the kernels' index arithmetic is still checked: tests/cuda_emulator.cpp compiles the
+# .cu files as host C++ (g++, C++20; one std::thread per CUDA thread, a std::barrier for
+# __syncthreads, garbage-filled shared memory), once with float and once with every float a double
+# (for gradcheck). The Python launchers run against it: ``kernels._cupy``'s device calls are replaced
+# by the emulator, whose CPU tensors' data pointers are host pointers.
+EMULATOR_SOURCE = Path(__file__).with_name("cuda_emulator.cpp")
 
 
 def _cxx():
@@ -180,87 +65,36 @@ def _cxx():
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
+def emulators(tmp_path_factory):
+    """{"float": CDLL, "double": CDLL}, both builds compiled in parallel."""
     cxx = _cxx()
     if cxx is None:
         pytest.skip("no C++ compiler (g++/clang++) for the CPU emulation of the CUDA kernels")
     from frameweave.kernels._cupy import KERNEL_DIR
     d = tmp_path_factory.mktemp("cuda_emulator")
-    (d / "harness.cpp").write_text(HARNESS.replace("KDIR", str(KERNEL_DIR)))
-    res = subprocess.run([cxx, "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-o", str(d / "emu.so"),
-                          str(d / "harness.cpp")], capture_output=True, text=True)
-    if res.returncode != 0:
-        if "barrier" in res.stderr and "No such file" in res.stderr:
-            pytest.skip("the C++ compiler lacks <barrier> (C++20)")
-        raise AssertionError(f"the CUDA sources do not compile as host C++:\n{res.stderr[-4000:]}")
-    return ctypes.CDLL(str(d / "emu.so"))
+    (d / "harness.cpp").write_text(EMULATOR_SOURCE.read_text().replace("KDIR", str(KERNEL_DIR)))
+    builds = {"float": [], "double": ["-DFW_DOUBLE"]}
+    procs = {name: subprocess.Popen([cxx, "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", *flags,
+                                     "-o", str(d / f"emu_{name}.so"), str(d / "harness.cpp")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, flags in builds.items()}
+    libs = {}
+    for name, proc in procs.items():
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            if "barrier" in err and "No such file" in err:
+                pytest.skip("the C++ compiler lacks <barrier> (C++20)")
+            raise AssertionError(f"the CUDA sources do not compile as host C++:\n{err[-4000:]}")
+        libs[name] = ctypes.CDLL(str(d / f"emu_{name}.so"))
+    return libs
 
 
-def _p(t):
-    assert t.is_contiguous() and t.dtype in (torch.float32, torch.int32)
-    return ctypes.c_void_p(t.data_ptr())
-
-
-@pytest.mark.parametrize("offsets,padding", [((-2, -1, 0, 1, 2), "replicate"), ((-4, -2, -1, 0, 1, 2, 4), "zero")])
-def test_cuda_sources_on_cpu_emulator(emulator, offsets, padding):
-    from frameweave.kernels.separable_local_conv import _unpad_grad, reference_backward, reference_forward
-    i = ctypes.c_int
-    B, C, H, W = 1, 3, 9, 65            # 2 column tiles, odd width (last thread of dense2 has one pixel)
-    K, lo = len(offsets), min(offsets)
-    span, p = max(offsets) - lo + 1, max(abs(o) for o in offsets)
-    dense = offsets == tuple(range(lo, lo + K))
-    g = torch.Generator().manual_seed(0)
-    frame, grad = torch.rand(B, C, H, W, generator=g), torch.randn(B, C, H, W, generator=g)
-    kv, kh = torch.randn(B, K, H, W, generator=g), torch.randn(B, K, H, W, generator=g)
-    taps = torch.tensor(offsets, dtype=torch.int32)
-    rep = int(padding == "replicate")
-    out = torch.empty_like(frame)
-    assert emulator.emu_forward(_p(frame), _p(kv), _p(kh), _p(taps), _p(out), i(B), i(C), i(H), i(W), i(K),
-                                i(lo), i(span), i(rep), i(dense)) == 0
-    ref = reference_forward(frame, kv, kh, offsets, padding)
-    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-    if dense:
-        out2 = torch.empty_like(frame)
-        assert emulator.emu_forward_dense2(_p(frame), _p(kv), _p(kh), _p(out2), i(B), i(C), i(H), i(W), i(K),
-                                           i(lo), i(rep)) == 0
-        torch.testing.assert_close(out2, ref, atol=1e-5, rtol=1e-5)
-    g_frame, g_kv, g_kh = reference_backward(grad, frame, kv, kh, offsets, padding)
-    gkv, gkh = torch.empty_like(kv), torch.empty_like(kh)
-    assert emulator.emu_backward_kernels(_p(grad), _p(frame), _p(kv), _p(kh), _p(taps), _p(gkv), _p(gkh), i(B),
-                                         i(C), i(H), i(W), i(K), i(lo), i(span), i(rep), i(dense), i(0)) == 0
-    torch.testing.assert_close(gkv, g_kv, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(gkh, g_kh, atol=1e-5, rtol=1e-5)
-    gpad = torch.empty(B, C, H + 2 * p, W + 2 * p)
-    assert emulator.emu_backward_frame(_p(grad), _p(kv), _p(kh), _p(taps), _p(gpad), i(B), i(C), i(H), i(W),
-                                       i(K), i(p)) == 0
-    torch.testing.assert_close(_unpad_grad(gpad, p, padding), g_frame, atol=1e-5, rtol=1e-5)
-
-
-def test_pixel_shader_source_on_cpu_emulator(emulator):
-    from frameweave.kernels.pixel_shader_blend import gaussian_weights, reference_pixel_shader_blend
-    B, C, H, W = 1, 3, 11, 40
-    g = torch.Generator().manual_seed(1)
-    a, b, v = (torch.rand(B, C, H, W, generator=g) for _ in range(3))
-    b[..., :20] = a[..., :20] + 0.01 * torch.rand(B, C, H, 20, generator=g)   # a static left half
-    for radius in (0, 3):
-        w = gaussian_weights(radius)
-        out, bmap = torch.empty_like(a), torch.empty(B, 1, H, W)
-        assert emulator.emu_psb(_p(a), _p(b), _p(v), _p(w), _p(out), _p(bmap), ctypes.c_int(B), ctypes.c_int(C),
-                                ctypes.c_int(H), ctypes.c_int(W), ctypes.c_int(radius), ctypes.c_float(2.0),
-                                ctypes.c_float(6.0)) == 0
-        ref, ref_map = reference_pixel_shader_blend(a, b, v, radius, 2.0, 6.0)
-        torch.testing.assert_close(bmap, ref_map, atol=1e-4, rtol=1e-5)
-        torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
-
-
-# --- the Python launchers, run against the emulated kernels -------------------------------------
 class EmulatedCupy:
     """Stands in for ``kernels._cupy``'s device calls: ``kernel`` returns the instantiation name and
-    ``launch`` runs it in the emulator with the launcher's own grid, block and argument tuple.
-    CPU tensors' data pointers are host pointers, which is what the emulated kernels read."""
+    ``launch`` runs it in the emulator with the launcher's own grid, block and argument tuple."""
 
-    def __init__(self, emulator, shared_limit=227 * 1024):
-        self.emulator, self.shared_limit, self.launches = emulator, shared_limit, []
+    def __init__(self, lib, double=False, shared_limit=227 * 1024):
+        self.lib, self.double, self.shared_limit, self.launches = lib, double, shared_limit, []
 
     def kernel(self, name, expression, device, shared_bytes=0):
         assert shared_bytes <= self.shared_limit, (expression, shared_bytes)
@@ -270,62 +104,311 @@ class EmulatedCupy:
         return self.shared_limit
 
     def launch(self, expression, device, grid, block, args, shared_bytes=0):
-        import re
-        m = re.fullmatch(r"(\w+)<float(?:, (\d+))?(?:, (true|false))?>", expression)
+        m = re.fullmatch(r"(\w+)<(\w+)((?:, \w+)*)>", expression)
         assert m, expression
-        name, K, dense = m[1], int(m[2] or 0), int(m[3] != "false")
+        params = [int(v) if v.isdigit() else int(v == "true") for v in m[3].split(", ")[1:]] + [0, 0]
         assert all(1 <= g <= 65535 for g in grid[1:]) and grid[0] >= 1, grid
         assert block[0] * block[1] * block[2] <= 256, block
+        real = ctypes.c_double if self.double else ctypes.c_float
         c_args = []
         for a in args:
             if isinstance(a, np.uint64):
                 c_args.append(ctypes.c_void_p(int(a)))
             elif isinstance(a, np.float32):
-                c_args.append(ctypes.c_float(float(a)))
+                c_args.append(real(float(a)))
             else:
                 assert isinstance(a, np.int32), type(a)
                 c_args.append(ctypes.c_int(int(a)))
         dims = [ctypes.c_int(int(v)) for v in (*grid, *block)]
         self.launches.append((expression, tuple(grid), shared_bytes))
-        assert getattr(self.emulator, f"emu_launch_{name}")(*dims, ctypes.c_int(K), ctypes.c_int(dense), *c_args) == 0
+        suffix = f"_{m[2]}" if m[2].startswith("fw_") else ""           # 16-bit storage: its own entry point
+        rc = getattr(self.lib, f"emu_launch_{m[1]}{suffix}")(*dims, ctypes.c_int(params[0]), ctypes.c_int(params[1]),
+                                                               *c_args)
+        assert rc == 0, f"the emulator has no instantiation for {expression}"
+
+
+def _install(monkeypatch, fake, double):
+    from frameweave.kernels import _cupy
+    for attr in ("kernel", "max_shared_bytes", "launch"):
+        monkeypatch.setattr(_cupy, attr, getattr(fake, attr))
+    if double:   # the double build's "float" kernels take float64 tensors
+        monkeypatch.setitem(_cupy.SCALAR_TYPES, torch.float64, "double")
+    return fake
 
 
 @pytest.fixture
-def emulated_cupy(emulator, monkeypatch):
-    from frameweave.kernels import _cupy
-    fake = EmulatedCupy(emulator)
-    for attr in ("kernel", "max_shared_bytes", "launch"):
-        monkeypatch.setattr(_cupy, attr, getattr(fake, attr))
-    return fake
+def emulated_cupy(emulators, monkeypatch):
+    return _install(monkeypatch, EmulatedCupy(emulators["float"]), False)
+
+
+@pytest.fixture
+def emulated_cupy64(emulators, monkeypatch):
+    return _install(monkeypatch, EmulatedCupy(emulators["double"], double=True), True)
+
+
+def _slc():
+    return importlib.import_module("frameweave.kernels.separable_local_conv")
+
+
+def _inputs(B, C, H, W, K, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    frame, grad = torch.rand(B, C, H, W, generator=g, dtype=dtype), torch.randn(B, C, H, W, generator=g, dtype=dtype)
+    kv, kh = torch.randn(B, K, H, W, generator=g, dtype=dtype), torch.randn(B, K, H, W, generator=g, dtype=dtype)
+    return frame, grad, kv, kh
+
+
+# cases of the v2 kernels: (offsets, padding, B, C, H, W). Tiles are 64x16 (forward, dL/dKh), 32x32
+# (dL/dKv) and 128x32 targets (dL/dI); register chunks hold 28 span slots.
+V2_CASES = {
+    "dense5-replicate-partial-tiles": (tuple(range(-2, 3)), "replicate", 2, 3, 19, 70),
+    "composite-zero-5ch": ((-4, -2, -1, 0, 1, 2, 4), "zero", 1, 5, 9, 33),
+    "asymmetric-replicate-1ch": ((-2, 0, 3), "replicate", 1, 1, 7, 9),
+    "K1-zero": ((0,), "zero", 1, 3, 5, 6),
+    "dense33-two-chunks-kernel-larger-than-frame": (tuple(range(-16, 17)), "zero", 1, 3, 6, 9),
+    "composite-span61-three-chunks": (None, "replicate", 1, 2, 5, 67),
+}
+
+
+def _case(name):
+    offsets, padding, B, C, H, W = V2_CASES[name]
+    if offsets is None:
+        from frameweave.kernels import composite_dilation_offsets
+        offsets = tuple(int(o) for o in composite_dilation_offsets(13, 16, 3))     # K = 29, span 61
+    return offsets, padding, B, C, H, W
+
+
+@pytest.mark.parametrize("name", list(V2_CASES))
+def test_v2_kernels_match_the_reference_on_cpu_emulator(emulated_cupy, name):
+    """cuda_forward / cuda_backward (v2) as a GPU would launch them: every tiling, channel groups,
+    register chunks, both paddings, dense, composite and asymmetric taps, partial tiles."""
+    slc = _slc()
+    offsets, padding, B, C, H, W = _case(name)
+    frame, grad, kv, kh = _inputs(B, C, H, W, len(offsets))
+    out = slc.cuda_forward(frame, kv, kh, offsets, padding)
+    torch.testing.assert_close(out, slc.reference_forward(frame, kv, kh, offsets, padding), atol=1e-5, rtol=1e-5)
+    ours = slc.cuda_backward(grad, frame, kv, kh, offsets, padding)
+    for what, a, b in zip(("frame", "k_vertical", "k_horizontal"), ours,
+                          slc.reference_backward(grad, frame, kv, kh, offsets, padding)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5, msg=lambda m: f"dL/d{what}: {m}")
+    names = sorted({e.split("<")[0] for e, _, _ in emulated_cupy.launches})
+    assert names == ["slc2_forward", "slc2_grad_frame", "slc2_grad_taps"]
+    assert emulated_cupy.lib.emu_misaligned_loads() == 0, "a float4 shared-memory load is not 16-byte aligned"
+
+
+@pytest.mark.parametrize("taps,padding,shape", [("dense", "replicate", (1, 3, 37, 133)),
+                                                ("composite", "zero", (1, 3, 35, 70)),
+                                                ("dense", "zero", (2, 6, 20, 70))])
+def test_v2_production_spans_on_cpu_emulator(emulated_cupy, taps, padding, shape):
+    """The production instantiations themselves (span 51: chunks of 28 + 23 slots; span 77: 28 + 28 +
+    21) against the reference, with softmax kernels as SepConv produces."""
+    from frameweave.kernels import composite_dilation_offsets
+    slc = _slc()
+    offsets = (tuple(range(-25, 26)) if taps == "dense"
+               else tuple(int(o) for o in composite_dilation_offsets(25, 26, 2)))
+    frame, grad, kv, kh = _inputs(*shape, len(offsets), seed=7)
+    kv, kh = kv.softmax(1), kh.softmax(1)
+    torch.testing.assert_close(slc.cuda_forward(frame, kv, kh, offsets, padding),
+                               slc.reference_forward(frame, kv, kh, offsets, padding), atol=1e-5, rtol=1e-5)
+    for a, b in zip(slc.cuda_backward(grad, frame, kv, kh, offsets, padding),
+                    slc.reference_backward(grad, frame, kv, kh, offsets, padding)):
+        torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
+    assert emulated_cupy.lib.emu_misaligned_loads() == 0, "a float4 shared-memory load is not 16-byte aligned"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("offsets,padding", [((-1, 0, 1), "replicate"), ((-3, -1, 0, 1, 3), "zero")])
+def test_v2_16bit_storage_on_cpu_emulator(emulated_cupy, dtype, offsets, padding):
+    """fp16 / bf16 instantiations (host versions of the prelude's conversions): 16-bit loads, float32
+    sums, outputs and kernel gradients rounded once, as the reference does."""
+    slc = _slc()
+    frame, grad, kv, kh = (t.to(dtype) for t in _inputs(2, 3, 11, 70, len(offsets), seed=5))
+    out = slc.cuda_forward(frame, kv, kh, offsets, padding)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out, slc.reference_forward(frame, kv, kh, offsets, padding))
+    for a, b in zip(slc.cuda_backward(grad, frame, kv, kh, offsets, padding),
+                    slc.reference_backward(grad, frame, kv, kh, offsets, padding)):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a, b)
+    assert any("fw_" in e for e, _, _ in emulated_cupy.launches)
+
+
+def test_v2_partial_gradients(emulated_cupy):
+    """Only the needed gradients are launched (training: frames need none)."""
+    slc = _slc()
+    offsets = (-1, 0, 1)
+    frame, grad, kv, kh = _inputs(1, 3, 5, 8, 3)
+    g_frame, g_kv, g_kh = slc.cuda_backward(grad, frame, kv, kh, offsets, "replicate", needs=(False, True, True))
+    assert g_frame is None
+    ref = slc.reference_backward(grad, frame, kv, kh, offsets, "replicate")
+    torch.testing.assert_close(g_kv, ref[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g_kh, ref[2], atol=1e-5, rtol=1e-5)
+    assert [e.split("<")[0] for e, _, _ in emulated_cupy.launches] == ["slc2_grad_taps"] * 2
+    emulated_cupy.launches.clear()
+    g_frame, g_kv, g_kh = slc.cuda_backward(grad, frame, kv, kh, offsets, "zero", needs=(True, False, False))
+    assert g_kv is None and g_kh is None
+    torch.testing.assert_close(g_frame, slc.reference_backward(grad, frame, kv, kh, offsets, "zero")[0],
+                               atol=1e-5, rtol=1e-5)
+    assert [e.split("<")[0] for e, _, _ in emulated_cupy.launches] == ["slc2_grad_frame"]
+
+
+@pytest.mark.parametrize("offsets,padding,fast", [("dense", "replicate", False), ("dense", "zero", True),
+                                                  ("composite", "replicate", False), ("composite", "zero", True)])
+def test_v2_gradcheck_on_cpu_emulator(emulated_cupy64, offsets, padding, fast):
+    """The CUDA autograd Function, forward and backward kernels both emulated in float64: the
+    backward kernels are the derivative of the forward kernel (two cases with the full Jacobian,
+    two with gradcheck's random projections, which are far fewer emulated launches)."""
+    slc = _slc()
+    offs = (-2, 0, 2) if offsets == "composite" else (-1, 0, 1)      # composite_dilation_offsets(1, 2, 2)
+    frame, _, kv, kh = _inputs(1, 2, 3, 5, 3, seed=3, dtype=torch.float64)
+    leaves = [t.requires_grad_() for t in (frame, kv / 3, kh / 3)]
+    assert torch.autograd.gradcheck(lambda a, b, c: slc._CudaFunction.apply(a, b, c, offs, padding), leaves,
+                                    eps=1e-6, atol=1e-7, fast_mode=fast)
+    assert {e.split("<")[0] for e, _, _ in emulated_cupy64.launches} == {"slc2_forward", "slc2_grad_taps",
+                                                                         "slc2_grad_frame"}
+
+
+def test_public_op_on_cpu_emulator(emulated_cupy, monkeypatch):
+    """separable_local_conv itself on the CUDA path: batches split at the grid-z limit (lowered to 2
+    here), channels-last and non-contiguous inputs, an empty batch, gradients through autograd."""
+    from frameweave.kernels import _dispatch, separable_local_conv
+    slc = _slc()
+    offsets = (-1, 0, 1)
+    frame, grad, kv, kh = _inputs(5, 3, 6, 11, 3, seed=4)
+    frame = frame.contiguous(memory_format=torch.channels_last)
+    kv = torch.cat([kv, kv], dim=1)[:, ::2]                        # non-contiguous view [5,3,6,11]
+    assert not kv.is_contiguous()
+    expected_out = slc.reference_forward(frame, kv, kh, offsets, "replicate")
+    expected = slc.reference_backward(grad, frame, kv, kh, offsets, "replicate")
+    monkeypatch.setattr(_dispatch, "use_cuda", lambda *tensors: True)
+    monkeypatch.setattr(_dispatch, "MAX_CUDA_BATCH", 2)
+    leaves = [t.clone().requires_grad_() for t in (frame, kv, kh)]
+    out = separable_local_conv(*leaves)
+    out.backward(grad)
+    torch.testing.assert_close(out, expected_out, atol=1e-5, rtol=1e-5)
+    for leaf, ref in zip(leaves, expected):
+        torch.testing.assert_close(leaf.grad, ref, atol=1e-5, rtol=1e-5)
+    assert [grid[2] for e, grid, _ in emulated_cupy.launches if e.startswith("slc2_forward")] == [2, 2, 1]
+    n = len(emulated_cupy.launches)
+    assert separable_local_conv(frame[:0], kv[:0], kh[:0]).shape == (0, 3, 6, 11)
+    assert len(emulated_cupy.launches) == n                          # an empty batch launches nothing
+
+
+def test_shared_memory_formulas_match_the_kernels(emulators):
+    """The launchers size dynamic shared memory with Python copies of the kernels' constexpr
+    formulas; both must agree (a launcher that asks for too little corrupts memory on a GPU)."""
+    slc = _slc()
+    lib = emulators["float"]
+    for span, K in ((1, 1), (3, 3), (6, 3), (9, 7), (33, 33), (51, 51), (61, 29), (77, 51)):
+        for cg in (1, 3, 4):
+            for u_tile, v_tile in ((64, 16), (32, 32)):
+                assert slc._patch_floats(span, K, cg, u_tile, v_tile) == lib.emu_slc2_patch_floats(
+                    span, K, cg, u_tile, v_tile), (span, K, cg, u_tile)
+        assert slc._frame_floats(span, K) == lib.emu_slc2_frame_floats(span, K), (span, K)
 
 
 @pytest.mark.parametrize("offsets,padding,channels", [((-2, -1, 0, 1, 2), "replicate", 6),
                                                       ((-4, -2, -1, 0, 1, 2, 4), "zero", 5),
                                                       ((-1, 0, 1), "zero", 3)])
-def test_python_launchers_on_cpu_emulator(emulated_cupy, offsets, padding, channels):
-    """cuda_forward / cuda_backward as a GPU would run them (channel groups of at most 4, the
-    accumulate flag, the dense2 choice, the frame-gradient launches), against the reference."""
-    from frameweave.kernels.separable_local_conv import cuda_backward, cuda_forward, reference_backward, reference_forward
-    g = torch.Generator().manual_seed(2)
+def test_v1_launchers_on_cpu_emulator(emulated_cupy, monkeypatch, offsets, padding, channels):
+    """The kept v1 kernels (FRAMEWEAVE_SLC_KERNELS=v1, for benchmarks): channel groups of at most 4,
+    the accumulate flag, the dense2 choice, the frame-gradient launches, against the reference."""
+    monkeypatch.setenv("FRAMEWEAVE_SLC_KERNELS", "v1")
+    slc = _slc()
     B, C, H, W, K = 2, channels, 10, 70, len(offsets)
-    frame, grad = torch.rand(B, C, H, W, generator=g), torch.randn(B, C, H, W, generator=g)
-    kv, kh = torch.randn(B, K, H, W, generator=g), torch.randn(B, K, H, W, generator=g)
-    out = cuda_forward(frame, kv, kh, offsets, padding)
-    torch.testing.assert_close(out, reference_forward(frame, kv, kh, offsets, padding), atol=1e-5, rtol=1e-5)
-    for ours, ref in zip(cuda_backward(grad, frame, kv, kh, offsets, padding),
-                         reference_backward(grad, frame, kv, kh, offsets, padding)):
+    frame, grad, kv, kh = _inputs(B, C, H, W, K, seed=2)
+    out = slc.cuda_forward(frame, kv, kh, offsets, padding)
+    torch.testing.assert_close(out, slc.reference_forward(frame, kv, kh, offsets, padding), atol=1e-5, rtol=1e-5)
+    for ours, ref in zip(slc.cuda_backward(grad, frame, kv, kh, offsets, padding),
+                         slc.reference_backward(grad, frame, kv, kh, offsets, padding)):
         torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-5)
     names = {e.split("<")[0] for e, _, _ in emulated_cupy.launches}
     dense = offsets == tuple(range(offsets[0], offsets[0] + K))
     assert names == {"slc_forward_dense2" if dense else "slc_forward", "slc_backward_kernels", "slc_backward_frame"}
 
 
-def test_pixel_shader_launcher_on_cpu_emulator(emulated_cupy):
+def test_kernel_version_switch(monkeypatch):
+    from frameweave.kernels import _dispatch
+    monkeypatch.delenv("FRAMEWEAVE_SLC_KERNELS", raising=False)
+    assert _dispatch.slc_kernels() == "v2"
+    monkeypatch.setenv("FRAMEWEAVE_SLC_KERNELS", "V1")
+    assert _dispatch.slc_kernels() == "v1"
+    monkeypatch.setenv("FRAMEWEAVE_SLC_KERNELS", "v3")
+    with pytest.raises(ValueError, match="FRAMEWEAVE_SLC_KERNELS"):
+        _dispatch.slc_kernels()
+
+
+@pytest.mark.parametrize("radius", [0, 2, 3])
+def test_pixel_shader_launcher_on_cpu_emulator(emulated_cupy, radius):
     from frameweave.kernels.pixel_shader_blend import cuda_pixel_shader_blend, reference_pixel_shader_blend
     g = torch.Generator().manual_seed(3)
     a, b, v = (torch.rand(2, 3, 12, 45, generator=g) for _ in range(3))
-    b[..., :20] = a[..., :20] + 0.01 * torch.rand(2, 3, 12, 20, generator=g)
-    out, bmap = cuda_pixel_shader_blend(a, b, v, 2, 2.0, 6.0)
-    ref, ref_map = reference_pixel_shader_blend(a, b, v, 2, 2.0, 6.0)
+    b[..., :20] = a[..., :20] + 0.01 * torch.rand(2, 3, 12, 20, generator=g)   # a static left part
+    out, bmap = cuda_pixel_shader_blend(a, b, v, radius, 2.0, 6.0)
+    ref, ref_map = reference_pixel_shader_blend(a, b, v, radius, 2.0, 6.0)
     torch.testing.assert_close(bmap, ref_map, atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_benchmark_gpu_rows_on_cpu_emulator(emulated_cupy, monkeypatch, tmp_path):
+    """benchmarks/kernels.py's GPU rows (every version and pass, the ratio summary) run here on the
+    emulated kernels with torch.cuda's timing calls stubbed, so a lent GPU's minutes are not spent
+    finding a bug in the script."""
+    import importlib.util
+    import time
+
+    from frameweave.kernels import _dispatch
+    spec = importlib.util.spec_from_file_location("bench_kernels", Path(__file__).parents[1] / "benchmarks" / "kernels.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    class Event:
+        def __init__(self, enable_timing=False):
+            self.t = 0.0
+
+        def record(self):
+            self.t = time.perf_counter()
+
+        def elapsed_time(self, end):
+            return (end.t - self.t) * 1e3
+
+    for name, value in (("Event", Event), ("synchronize", lambda: None), ("memory_allocated", lambda: 0),
+                        ("max_memory_allocated", lambda: 0), ("reset_peak_memory_stats", lambda: None),
+                        ("empty_cache", lambda: None)):
+        monkeypatch.setattr(torch.cuda, name, value)
+    monkeypatch.setattr(_dispatch, "use_cuda", lambda *tensors: _dispatch.mode() != "torch")
+    monkeypatch.setattr(bench, "K", 3)
+    monkeypatch.setitem(bench.SIZES, "tiny", (6, 9))
+    monkeypatch.setitem(bench.BATCH, "tiny", 2)
+    make = bench.inputs
+    monkeypatch.setattr(bench, "inputs", lambda h, w, dtype, device, batch=1: make(h, w, dtype, "cpu", batch))
+    for var in ("FRAMEWEAVE_KERNELS", "FRAMEWEAVE_SLC_KERNELS"):
+        monkeypatch.setenv(var, "auto" if var == "FRAMEWEAVE_KERNELS" else "v2")
+    times = {}
+    for path in ("v1", "v2", "torch"):
+        for what in bench.GPU_PASSES:
+            r = bench.gpu_case("tiny", torch.float32, path, what, 2)
+            assert r["runs"] == 2 and r["time_s"] > 0 and ("bandwidth" in r) == (what == "fwd")
+            times[("tiny", "fp32", path, what)] = r["time_s"]
+    launched = {e.split("<")[0] for e, _, _ in emulated_cupy.launches}
+    assert {"slc_forward_dense2", "slc_backward_kernels", "slc2_forward", "slc2_grad_taps", "slc2_grad_frame"} <= launched
+    summary = bench.gpu_summary(times, ["v1", "v2"])
+    assert len(summary) == 4 and summary[3].startswith("| tiny | fp32 | CUDA v2 |") and "–" not in summary[3]
+    # main() end to end with the cases stubbed: the table, the ratios, the variables restored
+    def fake_case(size, dtype, path, what, repeats):          # sets the variables as gpu_case does
+        os.environ["FRAMEWEAVE_KERNELS"] = "torch" if path == "torch" else "cuda"
+        os.environ["FRAMEWEAVE_SLC_KERNELS"] = path if path != "torch" else os.environ["FRAMEWEAVE_SLC_KERNELS"]
+        return {"time_s": 1e-3, "runs": repeats, "peak_mib": 0.0}
+
+    monkeypatch.setattr(bench, "gpu_case", fake_case)
+    monkeypatch.setattr(bench, "blend_case", lambda size, device, repeats: 1e-3)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
+    monkeypatch.setattr(_dispatch, "cupy_status", lambda: (True, "emulated"))
+    monkeypatch.setenv("FRAMEWEAVE_SLC_KERNELS", "v2")
+    monkeypatch.setenv("FRAMEWEAVE_KERNELS", "auto")
+    out = tmp_path / "kernels_gpu.md"
+    assert bench.main(["--no-cpu", "--sizes", "train,1080p", "--repeats", "3", "--versions", "v2,v1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| 16x 128x128 | CUDA v1 | fp16 | fwd+bwd Kv,Kh |" in text and "## GPU ratios (one run)" in text
+    assert "--no-cpu --versions v2,v1" in text
+    assert os.environ["FRAMEWEAVE_SLC_KERNELS"] == "v2" and os.environ["FRAMEWEAVE_KERNELS"] == "auto"
