@@ -5,6 +5,7 @@ it, fits get it as their time budget, training stops at it with a checkpoint.
 On ``--dry-run`` every stage does the same work at toy sizes on the CPU (a code check that CI
 runs, not a measurement)."""
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -136,12 +137,10 @@ def read_clip(path: Path, first: int, count: int):
     OpenCV but not PyAV)."""
     from frameweave.vfi_core.timing import FrameTiming
 
-    try:
+    if importlib.util.find_spec("av") is not None:
         from frameweave.vfi_core.frames_io import read_frames
         clip = read_frames(path, start=first, max_frames=count)
         return clip.frames, clip.timing
-    except ImportError:
-        pass
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -314,8 +313,10 @@ def stage_train(ctx, budget: float) -> StageResult:
         records.append(json.loads(text))
 
     ckpt = T.latest_checkpoint(run_dir)
-    if ckpt is not None:
-        trainer = T.open_run(run_dir, train_config(ctx, start), True, T.SepConvTrainer, log)
+    if ckpt is not None:                                          # a call before: finish its planned steps
+        config = train_config(ctx, start)
+        config.steps = int(json.loads(ckpt.read_text())["config"]["steps"])
+        trainer = T.open_run(run_dir, config, True, T.SepConvTrainer, log)
     else:
         trainer = T.open_run(run_dir, train_config(ctx, start), False, T.SepConvTrainer, log)
         probe = 1 if ctx.dry_run else 2 * trainer.config.log_every

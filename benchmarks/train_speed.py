@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -122,9 +123,10 @@ def run_train(args) -> list:
              f"`train_cli.main`; samples/s over steps {args.log_every + 1}-{args.steps} from the run's log "
              f"(the first {args.log_every} steps, worker start included, left out). The worker counts run in "
              f"turn, {args.rounds} round(s); the ratio is to --workers 0 of the same round.", ""]
-    rows = []
+    rows, medians = [], []
     for spec in args.train_models:
         width, kernel = float(spec.split(":")[0]), int(spec.split(":")[1])
+        ratios = {w: [] for w in args.workers}
         for rnd in range(args.rounds):
             results = []
             for workers in args.workers:
@@ -133,11 +135,17 @@ def run_train(args) -> list:
                 results.append(r)
             base = next((r["samples_per_s"] for r in results if r["workers"] == 0), None)
             for r in results:
+                if base:
+                    ratios[r["workers"]].append(r["samples_per_s"] / base)
                 rows.append([f"width {width:g}, K {kernel}", rnd + 1, r["workers"], f"{r['samples_per_s']:.2f}",
-                             f"**{r['samples_per_s'] / base:.2f}**" if base else "–",
-                             f"{r['data_wait_frac']:.2f}", f"{r['main_cpu_s']:.0f}", r["load"]])
-    lines += table(["model", "round", "workers", "samples/s", "ratio to 0 workers", "data wait fraction",
+                             f"{r['samples_per_s'] / base:.2f}" if base else "–",
+                             f"{r['data_wait_frac']:.3f}", f"{r['main_cpu_s']:.1f}", r["load"]])
+        medians.append([f"width {width:g}, K {kernel}"] + [f"**{statistics.median(ratios[w]):.2f}**" if ratios[w] else "–"
+                                                          for w in args.workers])
+    lines += table(["model", "round", "workers", "samples/s", "ratio to 0 workers (same round)", "data wait fraction",
                     "main-process CPU s", "load average"], rows)
+    lines += ["", f"Median over the {args.rounds} round(s) of the ratio to --workers 0:", ""]
+    lines += table(["model"] + [f"--workers {w}" for w in args.workers], medians)
     return lines
 
 
@@ -192,7 +200,12 @@ def run_gpu(args) -> list:
             continue
         if "compile" in switches and args.toy:
             switches = dict(switches, compile="eager")            # the code path, not the compiler
-        r = step_rate(init, switches, device, crop, batch, args.gpu_warmup, args.gpu_steps)
+        try:
+            r = step_rate(init, switches, device, crop, batch, args.gpu_warmup, args.gpu_steps)
+        except Exception as exc:  # noqa: BLE001  (a variant that breaks, e.g. compile, is a result too)
+            log(f"gpu {name}: failed: {exc!r}")
+            rows.append([name, f"failed: {type(exc).__name__}: {str(exc)[:120]}", "", "", "", ""])
+            continue
         log(f"gpu {name}: {r}")
         rows.append([name, f"{r['steps_per_s']:.1f}", f"{r['samples_per_s']:.0f}", f"{r['warmup_s']:.1f}",
                      "bf16" if r["mixed"] else "fp32", f"{r['loss']:.4f}"])

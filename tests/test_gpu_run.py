@@ -116,6 +116,8 @@ def test_train_stage_stops_at_its_budget_and_resumes(tmp_path, stages, monkeypat
     assert first.status.startswith("stopped") and 1 <= first.data["step"] < 3
     assert sorted(p.name for p in out.iterdir()) == ["tiny_cont.safetensors"]
     monkeypatch.setattr(T, "clock", Clock())
+    monkeypatch.setattr(stages, "train_config", lambda ctx, start: T.TrainConfig(
+        init=start, crop=32, batch=2, steps=10 ** 9, workers=1, device="cpu", log_every=1))   # the GPU's placeholder
     second = stages.stage_train(ctx, 1000.0)
     assert second.status == "ok" and second.data["step"] == 3
     assert second.data["steps_this_call"] == 3 - first.data["step"]

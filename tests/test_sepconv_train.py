@@ -310,3 +310,25 @@ def test_cuda_step_never_waits_for_the_device(source):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert all(torch.isfinite(log["loss"]) for log in logs)
+
+
+@pytest.mark.cuda
+def test_cuda_channels_last_network_matches_contiguous():
+    """The CUDA path of separable_local_conv gets channels-last kernel maps from a channels-last
+    network: its output must equal the contiguous network's."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from frameweave.vfi_core.sepconv import SepConvNet
+    torch.manual_seed(0)
+    net = SepConvNet(kernel_size=9, width=0.125).cuda().eval()
+    a, b = torch.rand(2, 2, 3, 64, 64, device="cuda")
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False                 # both layouts in full float32
+    try:
+        with torch.no_grad():
+            want = net(a, b)
+            net = net.to(memory_format=torch.channels_last)
+            got = net(*(x.contiguous(memory_format=torch.channels_last) for x in (a, b)))
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
