@@ -320,9 +320,10 @@ def stage_train(ctx, budget: float) -> StageResult:
     else:
         trainer = T.open_run(run_dir, train_config(ctx, start), False, T.SepConvTrainer, log)
         probe = 1 if ctx.dry_run else 2 * trainer.config.log_every
-        trainer.run(probe, run_dir=None, log=log)                     # the second log window: warm speed
-        if not ctx.dry_run:
-            steps_per_s = 1.0 / max(1e-9, records[-1]["sec_per_step"])
+        trainer.run(probe, run_dir=None, log=log, deadline=deadline)  # the second log window: warm speed
+        timed = [r for r in records if "sec_per_step" in r]
+        if not ctx.dry_run and timed:
+            steps_per_s = 1.0 / max(1e-9, timed[-1]["sec_per_step"])
             trainer.config.steps = int(probe + steps_per_s * max(0.0, deadline - T.clock()))
     cfg = trainer.config
     ctx.log(f"train: {start} -> {export_name(start)}, steps until {cfg.steps}, batch {cfg.batch}, crop {cfg.crop}, "

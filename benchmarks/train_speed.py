@@ -156,6 +156,7 @@ GPU_VARIANTS = (  # name, TrainConfig switches
     ("bf16 autocast", {"amp": True, "channels_last": False, "adam": "foreach"}),
     ("bf16 + channels-last", {"amp": True, "channels_last": True, "adam": "foreach"}),
     ("bf16 + channels-last + fused Adam (default)", {"amp": True, "channels_last": True, "adam": "fused"}),
+    ("the default again (the spread of a repeat)", {"amp": True, "channels_last": True, "adam": "fused"}),
     ("default + torch.compile", {"amp": True, "channels_last": True, "adam": "fused", "compile": "inductor"}),
 )
 
