@@ -1,12 +1,15 @@
 """Training speed: data workers, and the step's speed switches on a GPU.
 
-    nice -n 10 python benchmarks/train_speed.py                         # parts data and train (CPU)
+    nice -n 10 python benchmarks/train_speed.py                         # parts data, ab and train (CPU)
     python benchmarks/train_speed.py --parts gpu --out $OUT/train_speed_gpu.md   # on a GPU
 
 Parts (each a fixed amount of work, so rows compare whatever the machine's load):
   data   samples/s of the training data stream (synthetic triplets, --crop, batch --batch) with
          0 (in this process), 1 and 2 worker processes (``--workers``), --batches batches after one
          warm-up batch per worker; per-worker rate; CPU seconds of the main process.
+  ab     one trainer whose batches come from 0, 1 and 2 workers in turn, in short blocks over
+         several cycles (--ab-cycles x --ab-steps): the fairest comparison on a machine whose load
+         changes while measuring.
   train  ``python -m frameweave train sepconv`` itself (``train_cli.main``), --steps steps on
          synthetic data for each worker count, the counts taken in turn (--rounds times) so that a
          change of load hits all alike; samples/s from the run's own log (first log window, the
@@ -149,6 +152,50 @@ def run_train(args) -> list:
     return lines
 
 
+def run_ab(args) -> list:
+    """One trainer, its batches alternately from streams of each worker count in blocks of
+    --ab-steps steps, --ab-cycles cycles: load that changes during the run hits every count alike.
+    A worker stream is closed after its block and started again at its next (the start is paid
+    inside the block; nothing is drawn ahead while another count trains)."""
+    from frameweave.vfi_core import sepconv_train as T
+    from frameweave.vfi_core.triplet_data import TripletStream
+
+    width, kernel = float(args.ab_model.split(":")[0]), int(args.ab_model.split(":")[1])
+    config = T.TrainConfig(width=width, kernel_size=kernel, crop=args.crop, batch=args.batch, device="cpu", workers=0)
+    trainer = T.SepConvTrainer(config)
+    source = trainer.stream.source
+    streams = {w: TripletStream(source, args.batch, seed=w, workers=w) for w in args.workers}
+    seconds = {w: 0.0 for w in args.workers}
+    ratios = {w: [] for w in args.workers}
+    trainer.train_step()                                               # warm-up (allocations)
+    for cycle in range(args.ab_cycles):
+        block = {}
+        for w in args.workers:
+            trainer.stream = streams[w]
+            start = time.perf_counter()
+            for _ in range(args.ab_steps):
+                trainer.train_step()
+            block[w] = time.perf_counter() - start
+            streams[w].close()
+            seconds[w] += block[w]
+        for w in args.workers:
+            ratios[w].append(block[args.workers[0]] / block[w])
+        log(f"ab cycle {cycle + 1}: " + ", ".join(f"{w} workers {block[w]:.1f} s" for w in args.workers)
+            + f", load {load_average()}")
+    samples = args.ab_cycles * args.ab_steps * args.batch
+    base = args.workers[0]
+    lines = [f"## Interleaved: one `SepConvTrainer`, batches from 0, 1, 2 workers in turn (width {width:g}, K {kernel}, "
+             f"{args.crop}x{args.crop}, batch {args.batch}, CPU)", "",
+             f"{args.ab_cycles} cycles; in each, {args.ab_steps} training steps with the batches of each worker count "
+             "in turn (the worker processes closed after their block and started again at the next, the start "
+             "counted). The same training step throughout; what changes is where the batches are drawn.", ""]
+    lines += table(["workers", "samples/s (all cycles)", f"ratio to {base} workers", "median ratio of the cycles",
+                    "seconds"],
+                   [[w, f"{samples / seconds[w]:.2f}", f"**{seconds[base] / seconds[w]:.2f}**",
+                     f"{statistics.median(ratios[w]):.2f}", f"{seconds[w]:.0f}"] for w in args.workers])
+    return lines
+
+
 # --- gpu -----------------------------------------------------------------------------------------
 
 GPU_VARIANTS = (  # name, TrainConfig switches
@@ -221,7 +268,7 @@ def run_gpu(args) -> list:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", nargs="+", default=["data", "train"], choices=["data", "train", "gpu"])
+    ap.add_argument("--parts", nargs="+", default=["data", "ab", "train"], choices=["data", "ab", "train", "gpu"])
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
@@ -230,6 +277,9 @@ def main(argv=None) -> int:
     ap.add_argument("--log-every", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--train-models", nargs="+", default=["0.125:13"], help="width:kernel_size of the train part")
+    ap.add_argument("--ab-model", default="0.125:13", help="width:kernel_size of the interleaved part")
+    ap.add_argument("--ab-cycles", type=int, default=6)
+    ap.add_argument("--ab-steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
     ap.add_argument("--init", default="", help="gpu part: start weights (default: the default SepConv weights)")
     ap.add_argument("--gpu-warmup", type=int, default=10)
@@ -248,6 +298,8 @@ def main(argv=None) -> int:
              f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", ""]
     if "data" in args.parts:
         lines += run_data(args) + [""]
+    if "ab" in args.parts:
+        lines += run_ab(args) + [""]
     if "train" in args.parts:
         lines += run_train(args) + [""]
     if "gpu" in args.parts:
