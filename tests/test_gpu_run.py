@@ -122,3 +122,23 @@ def test_train_stage_stops_at_its_budget_and_resumes(tmp_path, stages, monkeypat
     assert second.status == "ok" and second.data["step"] == 3
     assert second.data["steps_this_call"] == 3 - first.data["step"]
     assert ctx.trained["name"] == "tiny_cont"
+
+
+def test_resize_clip_crops_to_the_aspect(stages):
+    frames = torch.rand(2, 40, 100, 3)
+    assert tuple(stages.resize_clip(frames, (24, 36)).shape) == (2, 24, 36, 3)
+    flat = torch.zeros(1, 40, 100, 3)
+    flat[:, :, :20] = 1.0                                   # a white band that the 3:2 crop cuts away
+    assert float(stages.resize_clip(flat, (20, 30)).max()) == 0.0
+    assert float(stages.resize_clip(flat, (20, 30), crop=False).max()) > 0.5
+
+
+def test_videos_read_without_pyav(stages, dev_data, monkeypatch):
+    """The GPU machine has OpenCV but not PyAV: the OpenCV path gives the frames PyAV gives."""
+    path = dev_data / "videos" / "skv_carphone_pristine.mp4"
+    with_av, _ = stages.read_clip(path, 2, 3)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real_find_spec(name, *a))
+    with_cv2, timing = stages.read_clip(path, 2, 3)
+    assert with_cv2.shape == with_av.shape and len(timing) == 3
+    assert float((with_cv2 - with_av).abs().mean()) < 2 / 255
