@@ -76,7 +76,7 @@ def test_steps_change_generator_and_discriminator(make_clip, adversarial):
     for _ in range(2):
         logs = trainer.train_step()
     assert trainer.step == 2
-    assert np.isfinite(logs["loss"]) and np.isfinite(logs["d_loss"]) and "adversarial" in logs
+    assert np.isfinite(float(logs["loss"])) and np.isfinite(float(logs["d_loss"])) and "adversarial" in logs
     if adversarial == "wgan-gp":
         assert logs["gp"] >= 0
     assert any(not torch.equal(g0[k], v) for k, v in trainer.model.state_dict().items())
@@ -207,4 +207,4 @@ def test_mixed_precision_steps_on_cpu(make_clip, monkeypatch, adversarial):
     trainer = GANTrainer(GANConfig(steps=2, adversarial=adversarial, **dict(TINY, amp=True)),
                          source=PanSource(make_clip))
     logs = [trainer.train_step() for _ in range(2)]
-    assert all(np.isfinite(log["loss"]) and np.isfinite(log["d_loss"]) for log in logs)
+    assert all(np.isfinite(float(log["loss"])) and np.isfinite(float(log["d_loss"])) for log in logs)

@@ -140,7 +140,8 @@ def perceptual_loss(features, pred: torch.Tensor, target: torch.Tensor) -> torch
 
 def generator_loss(pred, target, adversarial_term, adversarial_weight: float, features=None,
                    luminance_weight: float = 0.0) -> tuple:
-    """Total generator loss and its parts (dict of floats).
+    """Total generator loss and its parts (dict: detached 0-dim tensors, and the float ``lambda_adv``;
+    tensors, so that a training step need not wait for the device to log them).
 
     Without ``features``: L = L1 + λ·L_a (SepConv-GAN). With ``features``: L = L_p + 0.4·L1 + 0.8·L_a
     (perceptual variant, fixed weights of the third seed; ``adversarial_weight`` is then unused).
@@ -161,4 +162,4 @@ def generator_loss(pred, target, adversarial_term, adversarial_weight: float, fe
     if luminance_weight > 0:
         parts["luminance"] = luminance_loss(pred, target)
         total = total + float(luminance_weight) * parts["luminance"]
-    return total, {k: float(v.detach()) for k, v in parts.items()} | {"lambda_adv": w_adv}
+    return total, {k: v.detach() for k, v in parts.items()} | {"lambda_adv": w_adv}

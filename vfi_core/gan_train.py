@@ -40,8 +40,7 @@ import torch
 from . import gan_losses
 from .augment import random_flip_reverse, random_triplet_crop
 from .discriminators import ADVERSARIAL, CONDITIONAL, FrameDiscriminator
-from .sepconv_train import SepConvTrainer, TrainConfig, latest_checkpoint, load_checkpoint, psnr_01
-from .triplet_data import TripletStream
+from .sepconv_train import SepConvTrainer, TrainConfig, latest_checkpoint, load_checkpoint, psnr_01_tensor
 
 
 @dataclass
@@ -197,16 +196,18 @@ class GANTrainer(SepConvTrainer):
             raise ValueError("GANTrainer needs a GANConfig")
         super().__init__(config, source=_Deferred(), load_init=load_init)
         g = self.model
-        self.optimizers["generator"] = torch.optim.Adam(g.parameters(), lr=config.lr,
-                                                        betas=(config.g_beta1, config.beta2))
+        self.optimizers["generator"] = self.make_optimizer(g.parameters(), lr=config.lr,
+                                                           betas=(config.g_beta1, config.beta2))
         d = FrameDiscriminator(config.adversarial, config.conditional, config.d_channels).to(self.device)
+        if self.channels_last:
+            d = d.to(memory_format=torch.channels_last)
         self.modules["discriminator"] = d
-        self.optimizers["discriminator"] = torch.optim.Adam(d.parameters(), lr=config.d_lr,
-                                                            betas=(config.d_beta1, config.beta2))
+        self.optimizers["discriminator"] = self.make_optimizer(d.parameters(), lr=config.d_lr,
+                                                               betas=(config.d_beta1, config.beta2))
         if source is None:
             source = Seed3Source(config.data, config.crop, g.reach(), config.max_offset,
                                  (config.resize_min, config.resize_max), config.static_fraction)
-        self.stream = TripletStream(source, config.batch, seed=config.seed)
+        self.stream = self.make_stream(source)
         self.features = None
         if config.perceptual:
             from .vgg19 import feature_network
@@ -231,12 +232,12 @@ class GANTrainer(SepConvTrainer):
         real, fake = d.score(real_in), d.score(fake_in)
         if self.config.adversarial == "dcgan":
             loss = gan_losses.bce_discriminator_loss(real, fake)
-            logs = {"d_loss": float(loss.detach())}
+            logs = {"d_loss": loss.detach()}
         else:
             w = gan_losses.wgan_critic_loss(real, fake)
             gp = gan_losses.gradient_penalty(d.score, real_in, fake_in)
             loss = w + self.config.gp_weight * gp
-            logs = {"d_loss": float(loss.detach()), "wasserstein": float(-w.detach()), "gp": float(gp.detach())}
+            logs = {"d_loss": loss.detach(), "wasserstein": -w.detach(), "gp": gp.detach()}
         loss.backward()
         opt.step()
         return logs
@@ -247,7 +248,7 @@ class GANTrainer(SepConvTrainer):
         g, opt = self.model, self.optimizers["generator"]
         g.train()
         with self.autocast():
-            pred = g(first, last)
+            pred = self.forward(first, last)
         pred = pred.float()
         logs = self.discriminator_step(batch, pred)
         for _ in range(int(self.config.critic_steps) - 1):
@@ -270,7 +271,7 @@ class GANTrainer(SepConvTrainer):
         finally:
             for p in d.parameters():
                 p.requires_grad_(True)
-        return {"loss": float(total.detach()), "psnr": psnr_01(pred.detach(), middle), **parts, **logs}
+        return {"loss": total.detach(), "psnr": psnr_01_tensor(pred.detach(), middle), **parts, **logs}
 
 
 def _check_adversarial_run(saved: dict, run_dir) -> None:
@@ -329,7 +330,7 @@ def register_gan_run(run, name: str, fp16: bool = True, notes: str = "", folder=
 
 # --- CLI --------------------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    from .train_cli import sepconv_parser
+    from .train_cli import sepconv_parser  # noqa: PLC0415  (train_cli imports this module lazily)
 
     d = GANConfig()
     p = sepconv_parser()
@@ -370,6 +371,7 @@ def _list(text: str) -> list:
 
 
 def config_from_args(a) -> GANConfig:
+    from .train_cli import speed_options  # noqa: PLC0415
     return GANConfig(data=_list(a.data), steps=a.steps, loss="l1", kernel_size=a.kernel_size, width=a.width,
                      dilation=a.dilation, batch=a.batch, lr=a.lr, crop=a.crop, max_shift=a.max_shift, seed=a.seed,
                      val=_list(a.val), val_limit=a.val_limit, val_every=a.val_every,
@@ -380,7 +382,7 @@ def config_from_args(a) -> GANConfig:
                      lambda_start=a.lambda_start, lambda_end=a.lambda_end, lambda_hold=a.lambda_hold,
                      lambda_decay=a.lambda_decay, perceptual=a.perceptual, luminance=a.luminance, init=a.init,
                      static_fraction=a.static_fraction, max_offset=a.max_offset, resize_min=a.resize_min,
-                     resize_max=a.resize_max)
+                     resize_max=a.resize_max, lr_schedule=a.lr_schedule, **speed_options(a))
 
 
 def main(argv=None) -> int:

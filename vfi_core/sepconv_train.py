@@ -16,7 +16,14 @@ Adam (lr 5e-4 by default). The pieces are separate so that other objectives add 
   CPU; on CUDA, whose backward passes of interpolation, pooling and padding are nondeterministic,
   it continues the same run (same data, state and schedule) up to that nondeterminism.
 
-Mixed precision (bfloat16 autocast) is used on CUDA when ``amp`` is on; CPU trains in float32.
+Speed (``benchmarks/train_speed.py``): the batches come from ``workers`` processes
+(``triplet_workers``; 0 = in this process); a step never waits for the host — the logged loss and
+PSNR stay on the device and are read once every ``log_every`` steps; on CUDA the generator runs
+with bfloat16 autocast (when ``amp`` is on and the GPU has native bf16), in channels-last memory
+layout, with a fused Adam. CPU training stays float32, contiguous, with the single-tensor Adam.
+``compile`` wraps the generator's training forward pass in ``torch.compile`` (off by default).
+The layout, the Adam implementation and compilation do not change the maths (tests compare the
+loss curves); bfloat16 does.
 """
 import hashlib
 import json
@@ -36,6 +43,9 @@ from .triplet_data import (FolderTriplets, MixedSource, SyntheticSource, Triplet
                            synthetic_validation_set)
 
 CHECKPOINT_FORMAT = "frameweave-sepconv-checkpoint-1"
+LR_SCHEDULES = ("constant", "cosine")
+ADAM_IMPLEMENTATIONS = ("auto", "fused", "foreach", "single")
+clock = time.monotonic        # deadlines and time-based checkpoints (tests put a fake clock here)
 
 
 @dataclass
@@ -65,6 +75,13 @@ class TrainConfig:
     static_fraction: float = 0.25
     init: str = ""                   # generator start: weights name / .safetensors / run dir / ckpt json
     generator_architecture: dict = None  # set from ``init`` at the start of a run (resume needs no init file)
+    lr_schedule: str = "constant"    # constant | cosine (from lr at step 0 to 0 at ``steps``)
+    # speed switches (not the run's definition: a resumed run takes them from its new command line)
+    workers: int = 0                 # data processes; None = cores - 1 (new run) / the run's own (resume)
+    channels_last: bool = None       # None = on CUDA only
+    adam: str = "auto"               # auto (fused on CUDA, single-tensor on CPU) | fused | foreach | single
+    compile: str = ""                # torch.compile backend of the training forward ("" = off)
+    checkpoint_seconds: float = 0.0  # also checkpoint when this long has passed since the last one (0 = off)
 
     def __post_init__(self):
         if self.loss not in ("l1", "l2"):
@@ -78,6 +95,14 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= float(self.static_fraction) <= 1.0:
             raise ValueError(f"static_fraction must lie in [0, 1], got {self.static_fraction}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.adam not in ADAM_IMPLEMENTATIONS:
+            raise ValueError(f"adam must be one of {ADAM_IMPLEMENTATIONS}, got {self.adam!r}")
+        if self.workers is not None and int(self.workers) < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if not float(self.checkpoint_seconds) >= 0:
+            raise ValueError(f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -94,10 +119,52 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l
     raise ValueError(f"unknown loss {kind!r}; use 'l1' or 'l2'")
 
 
+def psnr_01_tensor(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) of images in 0..1 after clamping, as a float64 0-dim tensor on their device:
+    10·log10(1 / max(MSE, 1e-12)) (training-time monitor; benchmarks use metrics.py)."""
+    mse = F.mse_loss(pred.clamp(0, 1).double(), target.double())
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
+
+
 def psnr_01(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR (dB) of images in 0..1 after clamping (training-time monitor; benchmarks use metrics.py)."""
-    mse = F.mse_loss(pred.clamp(0, 1).double(), target.double()).item()
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
+    """:func:`psnr_01_tensor` as a Python float (reads the device: not inside the step)."""
+    return float(psnr_01_tensor(pred, target))
+
+
+def default_workers() -> int:
+    """Data processes when none are asked for: one per core this process may use, minus one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                      # not Linux
+        cores = os.cpu_count() or 1
+    return max(0, cores - 1)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """lr of step ``step`` (0-based): constant, or cosine from ``lr`` to 0 over ``config.steps``."""
+    if config.lr_schedule == "cosine" and config.steps > 0:
+        return 0.5 * config.lr * (1 + math.cos(math.pi * min(step, config.steps) / config.steps))
+    return config.lr
+
+
+def make_adam(params, device: torch.device, implementation: str = "auto", **options) -> torch.optim.Adam:
+    """Adam with the implementation asked for: ``auto`` is the fused kernel on CUDA (one launch for
+    all parameters) and PyTorch's single-tensor loop on the CPU; ``foreach`` batches per op."""
+    if implementation == "auto":
+        implementation = "fused" if device.type == "cuda" else "single"
+    if implementation == "fused":
+        return torch.optim.Adam(params, fused=True, **options)
+    return torch.optim.Adam(params, foreach=implementation == "foreach", **options)
+
+
+def match_parameter_layout(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor its parameter's memory layout (checkpoints store
+    contiguous tensors; the fused and foreach Adams need matching strides for channels-last)."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -169,19 +236,42 @@ class SepConvTrainer:
         """``load_init``: read the start weights ``config.init`` (False when a checkpoint is about to
         be loaded: the generator is then only built with ``config.generator_architecture``)."""
         self.config = config
+        if config.workers is None:
+            config.workers = default_workers()
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        model = build_generator(config, load_init)
-        self.modules = {"generator": model.to(self.device)}
-        self.optimizers = {"generator": torch.optim.Adam(model.parameters(), lr=config.lr)}
-        self.stream = TripletStream(source if source is not None else build_source(config, model.reach()),
-                                    config.batch, seed=config.seed)
+        model = build_generator(config, load_init).to(self.device)
+        self.channels_last = self.device.type == "cuda" if config.channels_last is None else bool(config.channels_last)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.modules = {"generator": model}
+        self.optimizers = {"generator": self.make_optimizer(model.parameters(), lr=config.lr)}
+        self.stream = self.make_stream(source if source is not None else build_source(config, model.reach()))
         self.step = 0
         self.val_sets = None
+        self._forward = None
+
+    def make_optimizer(self, params, **options) -> torch.optim.Adam:
+        """Adam in the run's implementation (``config.adam``) on the run's device."""
+        return make_adam(params, self.device, self.config.adam, **options)
+
+    def make_stream(self, source) -> TripletStream:
+        """The run's batches of ``source``: ``config.workers`` processes, pinned memory on CUDA."""
+        return TripletStream(source, self.config.batch, seed=self.config.seed, workers=self.config.workers,
+                             pin_memory=self.device.type == "cuda")
 
     @property
     def model(self) -> SepConvNet:
         return self.modules["generator"]
+
+    @property
+    def forward(self):
+        """The generator's training forward pass: ``torch.compile``d when ``config.compile`` names a
+        backend (built on first use; checkpoints and validation use the plain module)."""
+        if self._forward is None:
+            self._forward = (torch.compile(self.model, backend=self.config.compile) if self.config.compile
+                             else self.model)
+        return self._forward
 
     def autocast(self):
         """bfloat16 autocast of the generator's forward pass when ``amp`` is set and mixed precision
@@ -191,22 +281,38 @@ class SepConvTrainer:
 
     # --- steps ---------------------------------------------------------------------------
     def next_batch(self):
-        return tuple(t.to(self.device, non_blocking=True) for t in self.stream.next_batch())
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        return tuple(t.to(self.device, non_blocking=True).contiguous(memory_format=layout)
+                     for t in self.stream.next_batch())
+
+    def set_learning_rates(self) -> None:
+        """The schedule's factor for this step times every optimizer's start lr (``initial_lr``, as
+        torch's schedulers name it); floats only, no device access. A constant schedule sets nothing."""
+        if self.config.lr_schedule == "constant":
+            return
+        factor = learning_rate(self.config, self.step) / self.config.lr
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
     def generator_step(self, batch) -> dict:
-        """One Adam step of the generator on the colour loss; returns logged numbers."""
+        """One Adam step of the generator on the colour loss; returns the logged numbers as
+        0-dim tensors on the device (reading them would wait for the step: ``run`` reads them
+        once per ``log_every`` steps)."""
         first, middle, last = batch
         model, opt = self.model, self.optimizers["generator"]
         model.train()
         opt.zero_grad(set_to_none=True)
         with self.autocast():
-            pred = model(first, last)
-        loss = reconstruction_loss(pred.float(), middle, self.config.loss)
+            pred = self.forward(first, last)
+        pred = pred.float()
+        loss = reconstruction_loss(pred, middle, self.config.loss)
         loss.backward()
         opt.step()
-        return {"loss": float(loss.detach()), "psnr": psnr_01(pred.detach().float(), middle)}
+        return {"loss": loss.detach(), "psnr": psnr_01_tensor(pred.detach(), middle)}
 
     def train_step(self) -> dict:
+        self.set_learning_rates()
         logs = self.generator_step(self.next_batch())
         self.step += 1
         return logs
@@ -238,34 +344,78 @@ class SepConvTrainer:
         return out
 
     # --- loop -----------------------------------------------------------------------------
-    def run(self, until_step: int, run_dir=None, log=print) -> None:
-        """Train until ``step == until_step``, logging, validating and checkpointing into run_dir."""
+    def run(self, until_step: int, run_dir=None, log=print, deadline: float | None = None) -> str:
+        """Train until ``step == until_step`` or ``clock()`` (time.monotonic) passes ``deadline``, logging,
+        validating and checkpointing into run_dir (also when stopped by the deadline). Returns why
+        it stopped: "steps" or "deadline"."""
         cfg = self.config
         run_dir = Path(run_dir) if run_dir is not None else None
         log_file = open(run_dir / "log.jsonl", "a") if run_dir is not None else None  # noqa: SIM115
-        t0, window = time.time(), []
+        window = LogWindow()
+        now = last_save = clock()                          # one clock reading per step
         try:
-            while self.step < until_step:
-                logs = self.train_step()
-                window.append(logs)
+            while self.step < until_step and not (deadline is not None and now >= deadline):
+                start = time.perf_counter()
+                self.set_learning_rates()
+                batch = self.next_batch()
+                window.data_seconds += time.perf_counter() - start
+                window.add(self.generator_step(batch))
+                self.step += 1
+                now = clock()
+                last = self.step == until_step or (deadline is not None and now >= deadline)
                 record = None
-                if self.step % cfg.log_every == 0 or self.step == until_step:
-                    record = {"step": self.step, "loss": float(np.mean([w["loss"] for w in window])),
-                              "train_psnr": float(np.mean([w["psnr"] for w in window])),
-                              "sec_per_step": (time.time() - t0) / len(window)}
-                    window, t0 = [], time.time()
-                if self.step % cfg.val_every == 0 or (self.step == until_step and run_dir is not None):
+                if self.step % cfg.log_every == 0 or last:
+                    record = window.record(self.step, cfg.batch)
+                    window = LogWindow()
+                if self.step % cfg.val_every == 0 or (last and run_dir is not None):
                     record = dict(record or {"step": self.step}, val_psnr=self.validate())
                 if record is not None:
                     log(json.dumps(record))
                     if log_file is not None:
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
-                if run_dir is not None and (self.step % cfg.checkpoint_every == 0 or self.step == until_step):
+                due = cfg.checkpoint_seconds > 0 and now - last_save >= cfg.checkpoint_seconds
+                if run_dir is not None and (self.step % cfg.checkpoint_every == 0 or last or due):
                     save_checkpoint(self, run_dir)
+                    last_save = now
+            stopped = "steps" if self.step >= until_step else "deadline"
+            if stopped == "deadline":
+                log(json.dumps({"step": self.step, "stopped": "time budget reached"}))
         finally:
+            self.stream.close()
             if log_file is not None:
                 log_file.close()
+        return stopped
+
+
+class LogWindow:
+    """Logged numbers of the steps since the last log line, summed where they are (device tensors
+    stay on the device: one read per log line, not one per step)."""
+
+    def __init__(self):
+        self.sums, self.steps, self.data_seconds, self.started = {}, 0, 0.0, time.perf_counter()
+
+    def add(self, logs: dict) -> None:
+        for key, value in logs.items():
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.steps += 1
+
+    def means(self) -> dict:
+        """Mean of every logged number over the window (reads the device once)."""
+        keys = list(self.sums)
+        values = [self.sums[k] for k in keys]
+        tensors = [v for v in values if isinstance(v, torch.Tensor)]
+        read = iter(torch.stack([t.double() for t in tensors]).tolist() if tensors else ())
+        return {k: (next(read) if isinstance(v, torch.Tensor) else float(v)) / self.steps for k, v in zip(keys, values)}
+
+    def record(self, step: int, batch: int) -> dict:
+        seconds = time.perf_counter() - self.started
+        means = self.means()
+        return {"step": step, "loss": means.get("loss"), "train_psnr": means.get("psnr"),
+                "sec_per_step": seconds / max(1, self.steps),
+                "samples_per_s": batch * self.steps / max(seconds, 1e-9),
+                "data_wait_frac": self.data_seconds / max(seconds, 1e-9)}
 
 
 # --- checkpoints ---------------------------------------------------------------------------
@@ -391,6 +541,7 @@ def load_checkpoint(trainer: SepConvTrainer, json_path, strict: bool = True) -> 
                 raise ValueError(f"checkpoint has no optimizer state for {name!r}")
             continue
         opt.load_state_dict(_join_optimizer_state(state["optimizers"][name], tensors))
+        match_parameter_layout(opt)
     if not strict:
         return
     trainer.step = int(state["step"])
@@ -402,13 +553,23 @@ def load_checkpoint(trainer: SepConvTrainer, json_path, strict: bool = True) -> 
             torch.cuda.set_rng_state(saved[index], index)
 
 
+# bookkeeping and speed switches: a resumed run takes them from its new command line
+RESUME_FROM_COMMAND = ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device",
+                       "channels_last", "adam", "compile", "checkpoint_seconds")
+
+
 def resumed_config(saved: dict, config: TrainConfig) -> TrainConfig:
-    """The config of a resumed run: its definition from the checkpoint (``saved``), only the length
-    and bookkeeping from ``config``; the result has ``config``'s class."""
+    """The config of a resumed run: its definition from the checkpoint (``saved``), only the length,
+    bookkeeping and speed switches from ``config``; the result has ``config``'s class. ``workers``
+    is the command's when given (not None), else the run's own (0 for runs from before workers):
+    the same count continues the same data sequence (``triplet_workers``)."""
     saved = dict(saved)
-    for key in ("steps", "val", "val_limit", "val_every", "checkpoint_every", "log_every", "device"):
+    for key in RESUME_FROM_COMMAND:
         saved[key] = getattr(config, key)
     saved.setdefault("static_fraction", 0.0)        # runs from before the option: motion only
+    saved.setdefault("workers", 0)                  # runs from before the option: in-process data
+    if config.workers is not None:
+        saved["workers"] = config.workers
     return type(config).from_dict(saved)
 
 

@@ -3,12 +3,14 @@
     frameweave train sepconv --data synthetic|PATH[,PATH] --steps N --out RUN_DIR [--resume]
                              [--loss l1|l2] [--width W] [--kernel-size K] [--dilation D]
                              [--batch B] [--lr LR] [--crop C] [--val TRIPLET_DIR[,DIR]] [--seed S]
+                             [--workers N] [--channels-last] [--adam fused] [--compile] [--lr-schedule cosine]
     frameweave train export RUN_DIR OUT.safetensors [--fp16]
     frameweave train export RUN_DIR NAME --register [--fp16] [--default]   (into weights/ + manifest)
     frameweave train convert-sepconv IN.pytorch OUT.safetensors [--fp16]
     frameweave train sepconv-gan ...   (adversarial training, vfi_core/gan_train.py)
 
-Training writes checkpoints into RUN_DIR; ``--resume`` continues from the newest one exactly.
+Training writes checkpoints into RUN_DIR; ``--resume`` continues from the newest one exactly (data
+included, for the run's worker count; ``--workers`` with another count changes the data sequence).
 """
 import argparse
 import importlib
@@ -52,7 +54,33 @@ def sepconv_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda[:i]")
     p.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=d.lr_schedule,
+                   help="cosine: from --lr to 0 at --steps")
+    add_speed_arguments(p)
     return p
+
+
+def add_speed_arguments(p: argparse.ArgumentParser) -> None:
+    """Options that make a run faster without changing what it computes (a resumed run takes them
+    from its new command line)."""
+    g = p.add_argument_group("speed")
+    g.add_argument("--workers", type=int, default=None,
+                   help="data processes (0 = in this process; default: cores - 1 for a new run, the run's own "
+                        "count on --resume). The same count continues the same data sequence.")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last memory layout (default: on CUDA only)")
+    g.add_argument("--adam", choices=("auto", "fused", "foreach", "single"), default="auto",
+                   help="Adam implementation (auto: fused on CUDA, single-tensor on the CPU)")
+    g.add_argument("--compile", nargs="?", const="inductor", default="", metavar="BACKEND",
+                   help="torch.compile the training forward pass (default backend inductor; off unless given)")
+    g.add_argument("--checkpoint-minutes", type=float, default=0.0,
+                   help="also checkpoint every this many minutes (0 = by --checkpoint-every only)")
+
+
+def speed_options(a) -> dict:
+    """TrainConfig fields of the options :func:`add_speed_arguments` adds."""
+    return {"workers": a.workers, "channels_last": a.channels_last, "adam": a.adam, "compile": a.compile,
+            "checkpoint_seconds": 60.0 * a.checkpoint_minutes}
 
 
 def cmd_sepconv(argv) -> int:
@@ -67,7 +95,8 @@ def cmd_sepconv(argv) -> int:
                          width=a.width, dilation=a.dilation, batch=a.batch, lr=a.lr, crop=a.crop,
                          max_shift=a.max_shift, seed=a.seed, val=_list(a.val), val_limit=a.val_limit,
                          val_every=a.val_every, checkpoint_every=a.checkpoint_every, log_every=a.log_every,
-                         amp=not a.no_amp, device=a.device, static_fraction=a.static_fraction, init=a.init)
+                         amp=not a.no_amp, device=a.device, static_fraction=a.static_fraction, init=a.init,
+                         lr_schedule=a.lr_schedule, **speed_options(a))
     train(config, a.out, resume=a.resume, log=lambda s: print(s, flush=True))
     return 0
 

@@ -17,9 +17,9 @@ import copy
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .augment import augment_triplet
+from .triplet_workers import WorkerStreams, stack_triplets, streams_for
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v", ".apng", ".mpg", ".mpeg"}
@@ -191,25 +191,52 @@ class TripletStream:
     """Batches of triplets from a source, reproducible from ``state()``.
 
     ``next_batch()`` -> (first, middle, last), float32 NCHW [B,3,h,w] each.
+
+    ``workers`` 0 draws in this process from one generator (``default_rng(seed)``; its state is the
+    checkpointed state, as before workers existed); ``workers`` N > 0 draws in N processes, one
+    stream each (``triplet_workers``: the same sequence for the same N on resume; one worker gives
+    the in-process sequence). ``pin_memory``: page-locked batches for asynchronous GPU copies.
+    ``close()`` stops the worker processes (the next batch restarts them where the run is).
     """
 
-    def __init__(self, source, batch: int = 4, seed: int = 0):
+    def __init__(self, source, batch: int = 4, seed: int = 0, workers: int = 0, pin_memory: bool = False):
         if int(batch) < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        self.source, self.batch = source, int(batch)
-        self.rng = np.random.default_rng(int(seed))
+        if int(workers) < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        self.source, self.batch, self.seed, self.workers = source, int(batch), int(seed), int(workers)
+        self.pin_memory = bool(pin_memory)
+        self.rng = np.random.default_rng(self.seed)
+        self._pool = None
+        if self.workers:
+            self._pool = WorkerStreams(source, self.batch, self.workers, self.seed, pin_memory=self.pin_memory)
 
     def next_batch(self):
-        triplets = [self.source.sample(self.rng) for _ in range(self.batch)]
-        return tuple(torch.from_numpy(np.stack([t[k] for t in triplets])).permute(0, 3, 1, 2).contiguous()
-                     for k in range(3))
+        if self._pool is not None:
+            return self._pool.next_batch()
+        batch = stack_triplets([self.source.sample(self.rng) for _ in range(self.batch)])
+        return tuple(t.pin_memory() for t in batch) if self.pin_memory else batch
 
     def state(self) -> dict:
-        """JSON-serialisable generator state."""
+        """JSON-serialisable generator state (workers: every stream's, and whose turn is next)."""
+        if self._pool is not None:
+            return self._pool.state()
         return copy.deepcopy(self.rng.bit_generator.state)
 
     def set_state(self, state: dict) -> None:
+        """Continue from ``state()`` of a stream with any worker count (``triplet_workers.streams_for``)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = WorkerStreams(self.source, self.batch, self.workers, self.seed, state=state,
+                                       pin_memory=self.pin_memory)
+            return
+        if "workers" in state:
+            state = streams_for(state, 1, self.seed)[0][0]     # stream 0 is the in-process stream
         self.rng.bit_generator.state = copy.deepcopy(state)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
 
 def load_triplet_folder(path, limit: int | None = None) -> list:
