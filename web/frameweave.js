@@ -6,14 +6,20 @@
 //    the canvas (a still first frame) and puts animated ones that are not WebP/PNG into a <video>,
 //    which cannot play a GIF, so the node reports the GIF as a still image and this switches the
 //    node to the front end's <img> view of animated images once the GIF has loaded;
+//  - a node whose output changes kind between runs (Save Frames: GIF, MP4, PNG folder...) starts
+//    from a clean preview: the front end keeps a node that once showed a video in video mode and
+//    leaves the previous <img> or <video> on it;
 //  - Load Frames gets an upload button (and takes files dropped on it) for clips of every format
 //    it reads; the stock upload button of Load Image only offers PNG/JPEG/WebP or MP4/WebM.
-import { app } from "../../scripts/app.js";
+// Widgets added here are neither saved with the workflow nor sent with the prompt.
+import { ANIM_PREVIEW_WIDGET, app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const PREFIX = "FrameWeave";
 const REPORT_WIDGET = "frameweave_report";
+// the front end's preview widgets (1.27.10): animated <img>, image drawn on the canvas, <video>
+const PREVIEW_WIDGETS = new Set([ANIM_PREVIEW_WIDGET, "$$canvas-image-preview", "video-preview"]);
 const UPLOAD_ACCEPT = [".gif", ".png", ".apng", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
   ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", "image/*", "video/*"].join(",");
 
@@ -27,7 +33,7 @@ function showReport(node, texts) {
   let widget = node.widgets?.find((w) => w.name === REPORT_WIDGET);
   if (!widget) {
     widget = ComfyWidgets.STRING(node, REPORT_WIDGET, ["STRING", { multiline: true }], app).widget;
-    widget.serialize = false;  // shown, never saved into the workflow or sent with the prompt
+    keepOutOfWorkflow(widget);
     if (widget.inputEl) {
       widget.inputEl.readOnly = true;
       widget.inputEl.placeholder = "";
@@ -35,6 +41,25 @@ function showReport(node, texts) {
   }
   widget.value = texts.join("\n\n");
   fitNodeToWidgets(node);
+}
+
+function keepOutOfWorkflow(widget) {
+  widget.serialize = false;                                       // not in the saved widgets_values
+  widget.options ??= {};
+  widget.options.serialize = false;                               // not in the queued prompt
+}
+
+function clearPreviews(node) {
+  for (let i = (node.widgets?.length ?? 0) - 1; i >= 0; i--) {
+    const widget = node.widgets[i];
+    if (PREVIEW_WIDGETS.has(widget.name)) {
+      widget.onRemove?.();
+      node.widgets.splice(i, 1);
+    }
+  }
+  // the next draw then treats the new output as new and picks its element afresh
+  Object.assign(node, { imgs: undefined, images: undefined, animatedImages: undefined,
+    videoContainer: undefined, previewMediaType: undefined });
 }
 
 function reportsGif(node) {
@@ -94,9 +119,9 @@ function addUploadButton(node) {
     await select(chooser.files?.[0]);
     chooser.value = "";
   });
-  const button = node.addWidget("button", "upload", null, () => chooser.click());
+  const button = node.addWidget("button", "upload", null, () => chooser.click(), { serialize: false });
   button.label = "choose file to upload";
-  button.serialize = false;   // a button holds no value: keep widgets_values as the node's inputs
+  keepOutOfWorkflow(button);
   fitNodeToWidgets(node);
 
   node.onDragOver = (event) => !!event.dataTransfer?.types?.includes?.("Files");
@@ -114,6 +139,7 @@ app.registerExtension({
     if (!nodeData?.name?.startsWith(PREFIX)) return;
     const executed = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
+      if (message?.images?.length) clearPreviews(this);
       const result = executed?.apply(this, arguments);
       const texts = (message?.text ?? []).filter((t) => typeof t === "string" && t.length);
       if (texts.length) showReport(this, texts);
