@@ -38,7 +38,8 @@ def node_size(cls, linked_widgets=0, extra_height=0, width=320) -> list:
     per widget, the control widget of seeds; plus ``extra_height`` for previews."""
     required, optional, _ = _input_spec(cls)
     widgets = _widget_inputs(cls)
-    sockets = sum(1 for name in {**required, **optional} if name not in _widget_names(cls))
+    names = {name for name, _, _ in widgets}
+    sockets = sum(1 for name in {**required, **optional} if name not in names)
     rows = max(sockets + linked_widgets, len(cls.RETURN_TYPES), 1)
     controls = sum(1 for w in widgets if _has_control_widget(*w))
     height = rows * SLOT_HEIGHT + (len(widgets) + controls) * WIDGET_ROW + 8 + 6 + extra_height
@@ -92,7 +93,8 @@ def api_to_ui(api: dict, node_classes=None, sizes=None, positions=None, notes=()
     for i in ids:
         sizes.setdefault(i, node_size(classes[i], len(linked[i] & _widget_names(classes[i]))))
     positions = {**column_layout(api, sizes), **(positions or {})}
-    order = {i: n for n, i in enumerate(sorted(ids, key=lambda i: (depths(api)[i], _sort_key(i))))}
+    column = depths(api)
+    order = {i: n for n, i in enumerate(sorted(ids, key=lambda i: (column[i], _sort_key(i))))}
 
     links, out_links = [], {}
     nodes = []

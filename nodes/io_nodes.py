@@ -104,7 +104,9 @@ class FrameWeaveLoadFrames:
     RETURN_NAMES = ("frames", "timing", "fps", "frame_count")
     FUNCTION = "load"
     CATEGORY = f"{_comfy.CATEGORY}/io"
-    DESCRIPTION = "Load a clip with the display time of every frame (GIF delays, video timestamps)."
+    DESCRIPTION = ("Load a clip with the display time of every frame (GIF delays, video timestamps): a file "
+                   "or folder of ComfyUI's input folder (upload with the button), the bundled example, or "
+                   "in API workflows any path.")
 
     def load(self, path, start=0, stop=0, step=1, max_frames=0, fps=0.0):
         clip = read_frames(resolve_input_path(path), start=int(start), stop=int(stop) or None, step=int(step),
