@@ -43,10 +43,11 @@ def format_table(indices, psnr_values, ssim_values, skipped_note: str = "") -> s
     return "\n".join(lines)
 
 
-def score_ui(summary: str, table: str, plot) -> dict:
-    """What the node shows in ComfyUI: the plot as an image preview (a temp PNG; none outside
-    ComfyUI) and the means with the per-frame table as text (web/frameweave.js displays it)."""
-    ui = {"text": [summary, table]}
+def score_ui(summary: str, plot) -> dict:
+    """What the node shows in ComfyUI: the means as text (web/frameweave.js displays it) and the
+    per-frame plot as an image preview (a temp PNG; none outside ComfyUI). The per-frame table
+    stays an output: in the text too, the command line would print it twice."""
+    ui = {"text": [summary]}
     preview = _preview.save_temp_preview(plot, "psnr_plot")
     if preview is not None:
         ui["images"] = [preview]
@@ -80,8 +81,8 @@ class FrameWeavePSNRSSIM:
     OUTPUT_NODE = True
     CATEGORY = f"{_comfy.CATEGORY}/evaluate"
     DESCRIPTION = ("PSNR (dB, 0-255 RGB) and SSIM (Wang et al. 2004) of every frame against a reference, "
-                   "their means, a per-frame table and a PSNR-per-frame plot; the means, the table and the "
-                   "plot are also shown on the node.")
+                   "their means, a per-frame table and a PSNR-per-frame plot; the means and the plot are also "
+                   "shown on the node.")
 
     def score(self, frames, reference, skip_stride=0, as_8bit=True):
         frames = check_frames(frames, name="PSNR / SSIM: frames")
@@ -110,7 +111,7 @@ class FrameWeavePSNRSSIM:
         plot = line_plot({"PSNR": ps}, title="PSNR per frame", ylabel="PSNR (dB)",
                          x_values={"PSNR": indices})
         summary = f"PSNR {mean_p:.3f} dB, SSIM {mean_s:.4f} over {len(ps)} frame(s){note}"
-        return {"ui": score_ui(summary, table, plot), "result": (float(mean_p), float(mean_s), table, plot)}
+        return {"ui": score_ui(summary, plot), "result": (float(mean_p), float(mean_s), table, plot)}
 
 
 class FrameWeaveDropFrames:
