@@ -84,8 +84,8 @@ def clip(source=1):
 
 
 SCORE_NOTE = ("Drop Frames keeps frames 0, 2, 4, ...; the interpolators rebuild the frames between; each "
-              "**PSNR / SSIM** node scores them against the dropped ones and shows its means, the per-frame "
-              "table and a plot of PSNR per frame.")
+              "**PSNR / SSIM** node scores them against the dropped ones and shows its means and a plot of "
+              "PSNR per frame.")
 
 EXAMPLES = [
     Example("quickstart", "Flow Warp x4", "**Quick start.** The bundled 12-frame clip (uneven GIF delays) "
