@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from . import NODE_CLASS_MAPPINGS, NODE_IMPORT_ERRORS
+from . import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NODE_IMPORT_ERRORS
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
@@ -233,8 +233,8 @@ def ui_to_api(data: dict, node_classes=None, source: str = "workflow") -> dict:
             if source_ is None or source_ == "widget":
                 continue
             inputs[inp["name"]] = [source_[0], source_[1]]
-        api[node_id] = {"class_type": class_type, "inputs": inputs,
-                        "_meta": {"title": node.get("title") or class_type}}
+        api[node_id] = {"class_type": class_type, "inputs": inputs,   # untitled: the display name, as the front end
+                        "_meta": {"title": node.get("title") or NODE_DISPLAY_NAME_MAPPINGS.get(class_type, class_type)}}
     if not api:
         raise ValueError(f"{source}: the UI workflow has no nodes to run")
     return api
@@ -617,3 +617,26 @@ def output_node_ids(workflow: dict, node_classes=None) -> list:
     return sorted((str(i) for i, n in workflow.items()
                    if isinstance(n, dict) and getattr(node_classes.get(n.get("class_type")), "OUTPUT_NODE", False)),
                   key=_sort_key)
+
+
+# --- the shipped example workflows -------------------------------------------------------------
+EXAMPLES_FOLDER = Path(__file__).resolve().parents[1] / "example_workflows"
+API_TWIN_FOLDER = "api"   # example_workflows/api/NAME.json: the API-format twin of NAME.json
+
+
+def api_twin(path) -> Path | None:
+    """The API-format twin of a workflow file ``DIR/NAME.json``: ``DIR/api/NAME.json`` or
+    ``DIR/NAME.api.json`` (what ComfyUI's server and scripts post), or None when there is none."""
+    path = Path(path)
+    for twin in (path.parent / API_TWIN_FOLDER / path.name, path.with_name(f"{path.stem}.api.json")):
+        if twin.is_file():
+            return twin
+    return None
+
+
+def example_workflows(folder=None) -> list:
+    """(name, workflow file, API twin or None) of every ``example_workflows/NAME.json``: the files
+    ComfyUI's template browser lists (UI format), each with its API-format twin."""
+    folder = EXAMPLES_FOLDER if folder is None else Path(folder)
+    files = sorted(p for p in folder.glob("*.json") if not p.name.endswith(".api.json"))
+    return [(p.stem, p, api_twin(p)) for p in files]

@@ -15,8 +15,10 @@ takes the same three inputs and should read them with these helpers:
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
 
 DEFAULT_FPS = 25.0  # frame rate assumed for a clip without FRAME_TIMING (Load Frames' folder default)
+MULTIPLIER_MAX = 16  # most frames per input interval any node makes (widgets of every interpolator)
+STRIDE_MAX = MULTIPLIER_MAX  # a stride between input frames (Drop Frames' k, skip_stride) is a multiplier
 
-MULTIPLIER_INPUT = ("INT", {"default": 2, "min": 2, "max": 16, "step": 1, "tooltip":
+MULTIPLIER_INPUT = ("INT", {"default": 2, "min": 2, "max": MULTIPLIER_MAX, "step": 1, "tooltip":
                     "frame-rate multiplier m: inserts m-1 frames at t = 1/m, 2/m, ... between every pair"})
 TIMES_INPUT = ("STRING", {"default": "", "multiline": False, "tooltip":
                "explicit in-between times, e.g. \"0.25, 0.5\" (each strictly between 0 and 1); "

@@ -4,6 +4,7 @@ import torch
 from ..kernels import pixel_shader_blend
 from ..vfi_core.validate import check_frames
 from . import _comfy
+from ._widgets import MULTIPLIER_MAX
 
 BATCH = 16  # inserted frames blended per call (bounds memory on long clips)
 
@@ -45,14 +46,14 @@ class FrameWeavePixelShaderBlend:
                                      "(0, stride, 2·stride, ...) is an original input, as the "
                                      "interpolation nodes produce; or, with first/second connected, "
                                      "the interpolated frames themselves"}),
-                "stride": ("INT", {"default": 2, "min": 2, "max": 64, "step": 1, "tooltip":
+                "stride": ("INT", {"default": 2, "min": 2, "max": MULTIPLIER_MAX, "step": 1, "tooltip":
                            "distance between original frames in the clip (the interpolation "
                            "multiplier); ignored when first/second are connected"}),
                 "radius": ("INT", {"default": 2, "min": 0, "max": 32, "step": 1, "tooltip":
                            "Gaussian blur radius of the blend map (2r+1 taps, sigma = 0.3(r-1)+0.8)"}),
                 "low": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 255.0, "step": 0.1, "tooltip":
                         "below this difference (8-bit grey levels) the output is the average of the inputs"}),
-                "high": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 255.0, "step": 0.1, "tooltip":
+                "high": ("FLOAT", {"default": 6.0, "min": 0.1, "max": 255.0, "step": 0.1, "tooltip":
                          "from this difference on the interpolated pixel is kept unchanged"}),
             },
             "optional": {

@@ -10,6 +10,7 @@ from ..vfi_core.inr import ImplicitVideo, load_inr
 from ..vfi_core.neco import DEFAULT_CONFIG, FIT_DEFAULTS, fit_neco
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
 from . import _comfy
+from ._widgets import MULTIPLIER_MAX
 from ._fit import (FRAMES_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input, check_fit_request,
                    check_fit_timing, fit_limits, fit_title, lr_input, seed_input, time_budget_input,
                    training_curve)
@@ -41,16 +42,16 @@ class FrameWeaveFitNeCo(FitNode):
                              "B ~ N(0, sigma²); none = raw coordinates"}),
                 "L": ("INT", {"default": d["L"], "min": 1, "max": 64, "tooltip":
                       "frequencies per coordinate (basic: highest is L·π; gaussian: 3·L random rows of B)"}),
-                "sigma": ("FLOAT", {"default": d["sigma"], "min": 0.001, "max": 1000.0, "step": 0.1, "tooltip":
+                "sigma": ("FLOAT", {"default": d["sigma"], "min": 0.1, "max": 1000.0, "step": 0.1, "tooltip":
                           "standard deviation of the Gaussian frequencies (gaussian encoding only)"}),
                 "time_L": ("INT", {"default": d["time_L"], "min": -1, "max": 64, "tooltip":
                            "basic encoding: frequencies kept on the time axis; -1 = auto, min(L, frames-2), "
                            "below the Nyquist rate of the frames so the fit does not oscillate between them; "
                            "L = the paper's encoding"}),
-                "width": ("INT", {"default": d["width"], "min": 8, "max": 4096, "tooltip": "units per hidden layer"}),
+                "width": ("INT", {"default": d["width"], "min": 4, "max": 4096, "tooltip": "units per hidden layer"}),
                 "depth": ("INT", {"default": d["depth"], "min": 2, "max": 64, "tooltip":
                           "fully connected layers in total (skips re-inject the encoding before layers 2 and 5)"}),
-                "lr": lr_input(FIT_DEFAULTS["lr"], 1e-5, "Adam learning rate"),
+                "lr": lr_input(FIT_DEFAULTS["lr"], 1e-7, "Adam learning rate"),
                 "weight_decay": ("FLOAT", {"default": FIT_DEFAULTS["weight_decay"], "min": 0.0, "max": 1.0,
                                            "step": 1e-9, "round": False, "tooltip": "Adam weight decay"}),
                 "batch_size": batch_size_input(FIT_DEFAULTS["batch_size"], "random pixels per optimiser step"),
@@ -118,7 +119,7 @@ class FrameWeaveRenderFrames:
         return {
             "required": {
                 "model": ("INR_MODEL", {"tooltip": "a fitted NeCo or SIREN-OF model"}),
-                "multiplier": ("INT", {"default": 2, "min": 1, "max": 16, "tooltip":
+                "multiplier": ("INT", {"default": 2, "min": 1, "max": MULTIPLIER_MAX, "tooltip":
                                "frames per training interval: inserts j/m, j=1..m-1; 1 = re-render the "
                                "training frames"}),
             },

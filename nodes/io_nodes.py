@@ -1,23 +1,29 @@
 """Load Frames / Save Frames: clips in and out of a graph with their per-frame timing."""
 import hashlib
+import os
 import re
 from pathlib import Path
 
+from ..vfi_core.frame_reader import ANIMATED_EXTS, FOLDER_EXTS, STILL_EXTS, VIDEO_EXTS
 from ..vfi_core.frames_io import read_frames, write_frames
 from ..vfi_core.validate import check_frames
-from . import _comfy
+from . import _comfy, _preview
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_EXAMPLE = "examples/pan_zoom.gif"   # the clip that ships with FrameWeave (examples/make_example.py)
 SAVE_FORMATS = {"gif": ".gif", "mp4": ".mp4", "webp": ".webp", "apng": ".png", "png-folder": ""}
+READABLE_EXTS = VIDEO_EXTS | ANIMATED_EXTS | STILL_EXTS
 
 
 def resolve_input_path(path: str) -> Path:
     """An absolute path as is; a relative one is looked up in ComfyUI's input folder (inside
     ComfyUI), the current directory, then the package root (so "examples/pan_zoom.gif" always
     finds the bundled clip). FileNotFoundError lists the places tried."""
+    if path is not None and not isinstance(path, str):
+        raise ValueError(f"Load Frames: path must be text (a file or folder), got {type(path).__name__}")
     text = (path or "").strip().strip('"').strip("'")
     if not text:
-        raise ValueError("Load Frames: path is empty; give a file or folder (e.g. examples/pan_zoom.gif)")
+        raise ValueError(f"Load Frames: path is empty; give a file or folder (e.g. {BUNDLED_EXAMPLE})")
     p = Path(text).expanduser()
     if p.is_absolute():
         if not p.exists():
@@ -28,6 +34,33 @@ def resolve_input_path(path: str) -> Path:
         if (base / p).exists():
             return base / p
     raise FileNotFoundError(f"Load Frames: {text!r} not found in " + ", ".join(str(b) for b in bases))
+
+
+def _is_frame_folder(folder: Path) -> bool:
+    """True when ``folder`` holds at least one PNG/JPEG/... frame (stops at the first one)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.is_file() and Path(e.name).suffix.lower() in FOLDER_EXTS for e in entries)
+    except OSError:
+        return False
+
+
+def input_choices(input_dir: Path | None = None) -> list:
+    """The choices of Load Frames' ``path`` list: clips and images at the top of ComfyUI's input
+    folder and its sub-folders that hold frames (shown as "name/"), sorted, then the bundled
+    example. Outside ComfyUI (no input folder) only the bundled example."""
+    input_dir = _comfy.input_directory() if input_dir is None else input_dir
+    found = []
+    if input_dir is not None and Path(input_dir).is_dir():
+        with os.scandir(input_dir) as entries:
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                if e.is_file() and Path(e.name).suffix.lower() in READABLE_EXTS:
+                    found.append(e.name)
+                elif e.is_dir() and _is_frame_folder(Path(e.path)):
+                    found.append(e.name + "/")
+    return sorted(found, key=str.lower) + [BUNDLED_EXAMPLE]
 
 
 def _fingerprint(p: Path) -> str:
@@ -47,9 +80,13 @@ class FrameWeaveLoadFrames:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "path": ("STRING", {"default": "examples/pan_zoom.gif", "tooltip":
-                         "file or folder; relative paths are looked up in ComfyUI's input folder, "
-                         "the current folder, then FrameWeave's own folder"}),
+                # a list like Load Image's (web/frameweave.js adds the upload button); VALIDATE_INPUTS
+                # takes 'path', so ComfyUI and the headless runner also accept any other path here
+                "path": (input_choices(), {"default": BUNDLED_EXAMPLE, "frameweave_upload": True, "tooltip":
+                         "a clip, image or folder of frames in ComfyUI's input folder (upload one with "
+                         "the button below), or the bundled example. API workflows may give any path: "
+                         "absolute, or relative to the input folder, the current folder or FrameWeave's "
+                         "own folder"}),
                 "start": ("INT", {"default": 0, "min": 0, "max": 10_000_000, "tooltip": "first frame index"}),
                 "stop": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
                                  "tooltip": "stop before this frame index; 0 = to the end"}),
@@ -67,7 +104,9 @@ class FrameWeaveLoadFrames:
     RETURN_NAMES = ("frames", "timing", "fps", "frame_count")
     FUNCTION = "load"
     CATEGORY = f"{_comfy.CATEGORY}/io"
-    DESCRIPTION = "Load a clip with the display time of every frame (GIF delays, video timestamps)."
+    DESCRIPTION = ("Load a clip with the display time of every frame (GIF delays, video timestamps): a file "
+                   "or folder of ComfyUI's input folder (upload with the button), the bundled example, or "
+                   "in API workflows any path.")
 
     def load(self, path, start=0, stop=0, step=1, max_frames=0, fps=0.0):
         clip = read_frames(resolve_input_path(path), start=int(start), stop=int(stop) or None, step=int(step),
@@ -149,8 +188,9 @@ class FrameWeaveSaveFrames:
             image = {"filename": first, "subfolder": f"{subfolder}/{written.name}".lstrip("/"), "type": "output"}
         else:
             image = {"filename": written.name, "subfolder": subfolder, "type": "output"}
-        # like ComfyUI's own SaveAnimatedWEBP / SaveVideo: "animated" makes the frontend show it playing
-        ui = {"images": [image], "animated": (format != "png-folder",)}
+        # "animated" picks the front end's preview element (see nodes/_preview.py): WebP / APNG play in
+        # an <img>, MP4 in a <video>; GIF and the first PNG of a folder are shown as images
+        ui = {"images": [image], "animated": (_preview.animated_flag(image["filename"], format != "png-folder"),)}
         return {"ui": ui, "result": (str(written),)}
 
 

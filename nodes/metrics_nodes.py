@@ -12,7 +12,8 @@ from ..vfi_core.frames_io import DEFAULT_FPS
 from ..vfi_core.plots import line_plot
 from ..vfi_core.timing import FrameTiming
 from ..vfi_core.validate import check_frames
-from . import _comfy
+from . import _comfy, _preview
+from ._widgets import STRIDE_MAX
 
 SCORE_CHUNK = 16  # frames moved to the compute device at a time
 
@@ -42,6 +43,17 @@ def format_table(indices, psnr_values, ssim_values, skipped_note: str = "") -> s
     return "\n".join(lines)
 
 
+def score_ui(summary: str, plot) -> dict:
+    """What the node shows in ComfyUI: the means as text (web/frameweave.js displays it) and the
+    per-frame plot as an image preview (a temp PNG; none outside ComfyUI). The per-frame table
+    stays an output: in the text too, the command line would print it twice."""
+    ui = {"text": [summary]}
+    preview = _preview.save_temp_preview(plot, "psnr_plot")
+    if preview is not None:
+        ui["images"] = [preview]
+    return ui
+
+
 class FrameWeavePSNRSSIM:
     """Score frames against reference frames: mean PSNR and SSIM, a per-frame table and a plot."""
 
@@ -54,9 +66,9 @@ class FrameWeavePSNRSSIM:
                                                    "(e.g. Drop Frames' reference output)"}),
             },
             "optional": {
-                "skip_stride": ("INT", {"default": 0, "min": 0, "max": 1024, "tooltip":
-                                "0 = score every frame; k = skip frames 0, k, 2k, ... (the inputs in the "
-                                "drop-frames protocol: wire Drop Frames' stride here)"}),
+                "skip_stride": ("INT", {"default": 0, "min": 0, "max": STRIDE_MAX, "tooltip":
+                                "0 or 1 = score every frame; k = skip frames 0, k, 2k, ... (the inputs in "
+                                "the drop-frames protocol: wire Drop Frames' stride here)"}),
                 "as_8bit": ("BOOLEAN", {"default": True, "tooltip":
                             "round the frames to 8 bits before scoring, as they are once saved "
                             "(the convention of the published numbers)"}),
@@ -69,7 +81,8 @@ class FrameWeavePSNRSSIM:
     OUTPUT_NODE = True
     CATEGORY = f"{_comfy.CATEGORY}/evaluate"
     DESCRIPTION = ("PSNR (dB, 0-255 RGB) and SSIM (Wang et al. 2004) of every frame against a reference, "
-                   "their means, a per-frame table and a PSNR-per-frame plot.")
+                   "their means, a per-frame table and a PSNR-per-frame plot; the means and the plot are also "
+                   "shown on the node.")
 
     def score(self, frames, reference, skip_stride=0, as_8bit=True):
         frames = check_frames(frames, name="PSNR / SSIM: frames")
@@ -84,6 +97,7 @@ class FrameWeavePSNRSSIM:
         stride = int(skip_stride)
         if stride < 0:
             raise ValueError(f"PSNR / SSIM: skip_stride must be 0 or more, got {stride}")
+        stride = 0 if stride == 1 else stride    # a stride of 1 has no frames between inputs: score all
         indices = [i for i in range(frames.shape[0]) if stride == 0 or i % stride != 0]
         if not indices:
             raise ValueError(f"PSNR / SSIM: skip_stride={stride} skips all {frames.shape[0]} frame(s); "
@@ -97,7 +111,7 @@ class FrameWeavePSNRSSIM:
         plot = line_plot({"PSNR": ps}, title="PSNR per frame", ylabel="PSNR (dB)",
                          x_values={"PSNR": indices})
         summary = f"PSNR {mean_p:.3f} dB, SSIM {mean_s:.4f} over {len(ps)} frame(s){note}"
-        return {"ui": {"text": [summary]}, "result": (float(mean_p), float(mean_s), table, plot)}
+        return {"ui": score_ui(summary, plot), "result": (float(mean_p), float(mean_s), table, plot)}
 
 
 class FrameWeaveDropFrames:
@@ -108,7 +122,7 @@ class FrameWeaveDropFrames:
         return {
             "required": {
                 "frames": ("IMAGE", {"tooltip": "a real clip"}),
-                "k": ("INT", {"default": 2, "min": 2, "max": 16, "tooltip":
+                "k": ("INT", {"default": 2, "min": 2, "max": STRIDE_MAX, "tooltip":
                       "keep frames 0, k, 2k, ...; the k-1 frames between are dropped (rebuild them "
                       "with multiplier k)"}),
             },

@@ -42,12 +42,12 @@ class FrameWeaveFitSIRENOF(FitNode):
                                      "tooltip": "SIREN frequency factor ω0 in sin(ω0·(Wx+b)) (paper: 25)"}),
                 "width": ("INT", {"default": PAPER_CONFIG["width"], "min": 4, "max": 4096, "tooltip":
                           "units per sine layer (paper: 720; 128-256 fit in CPU minutes)"}),
-                "depth": ("INT", {"default": PAPER_CONFIG["depth"], "min": 2, "max": 32, "tooltip":
+                "depth": ("INT", {"default": PAPER_CONFIG["depth"], "min": 2, "max": 64, "tooltip":
                           "linear layers in total: depth-1 sine layers + a linear output (paper: 6)"}),
                 "steps": STEPS_INPUT,
                 "time_budget_s": time_budget_input("stop after this many seconds (0 = no limit, then steps must "
                                                    "be > 0); the cosine schedule spans the budget"),
-                "lr": lr_input(FIT_DEFAULTS["lr"], 1e-6,
+                "lr": lr_input(FIT_DEFAULTS["lr"], 1e-7,
                                "peak Adam learning rate of the cosine schedule (paper: 3.6e-5 with width 720; "
                                f"small CPU networks: {CPU_LR:g}, see docs/siren_of.md)"),
                 "batch_size": batch_size_input(FIT_DEFAULTS["batch_size"], "random pixels per optimiser step "
@@ -61,7 +61,7 @@ class FrameWeaveFitSIRENOF(FitNode):
                                              "DIS when not connected"}),
                 "timing": TIMING_INPUT,
                 "time_scale": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.01, "tooltip":
-                               "scale s of the time input (t -> s·t before the first sine layer); -1 = auto: "
+                               "scale s of the time input (t -> s·t before the first sine layer); -1 (or 0) = auto: "
                                "the largest s <= 1 that starts the network below the frames' Nyquist rate "
                                "in time, so it does not oscillate between frames (short clips); 1 = the paper"}),
             },
@@ -78,7 +78,7 @@ class FrameWeaveFitSIRENOF(FitNode):
             raise ValueError(f"Fit SIREN-OF: unknown flow_preset {flow_preset!r}; choose one of {FLOW_PRESETS}")
         check_fit_timing("Fit SIREN-OF", frames, timing)
         config = {"width": int(width), "depth": int(depth), "omega0": float(omega0), "seed": int(seed),
-                  "time_scale": float(time_scale)}
+                  "time_scale": float(time_scale) if float(time_scale) > 0 else -1.0}   # <= 0: auto
         limits = fit_limits(steps, budget)
         try:
             result = fit_siren_of(frames, flow, timing, lambda_obs=float(lambda_obs), config=config,

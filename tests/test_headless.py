@@ -445,22 +445,24 @@ def test_ui_format_missing_widget_takes_default_and_subgraphs_refused(tmp_path):
 
 # --- the shipped example workflows ----------------------------------------------------------------
 def example_workflows():
-    from pathlib import Path
+    """Every shipped workflow file: the UI-format templates (example_workflows/NAME.json) and their
+    API-format twins (example_workflows/api/NAME.json)."""
+    from frameweave.nodes._headless import example_workflows as examples
 
-    import frameweave
-    folder = Path(frameweave.__file__).resolve().parent / "example_workflows"
-    return sorted(folder.glob("*.json"))
+    return sorted([p for _, p, _ in examples()] + [t for _, _, t in examples() if t is not None])
 
 
 def test_example_workflows_exist():
-    names = {p.name for p in example_workflows()}
-    assert {"quickstart.json", "evaluate_flow_vs_linear.json"} <= names
+    names = {p.relative_to(p.parents[1]).as_posix() for p in example_workflows()}
+    assert {"example_workflows/quickstart.json", "api/quickstart.json",
+            "example_workflows/evaluate_flow_vs_linear.json", "api/evaluate_flow_vs_linear.json"} <= names
 
 
-@pytest.mark.parametrize("path", example_workflows(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", example_workflows(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_example_workflow_validates_against_registered_nodes(path):
-    """Every JSON in example_workflows/ (also those added later for other methods) must be a valid
-    API-format workflow for the nodes registered now: right node ids, input names, types, ranges."""
+    """Every shipped workflow, template and API twin (also those added later for other methods),
+    must be a valid workflow for the nodes registered now: right node ids, input names, types,
+    ranges."""
     from frameweave.nodes import NODE_CLASS_MAPPINGS
     from frameweave.nodes._headless import output_node_ids
 
@@ -476,7 +478,9 @@ def test_example_workflow_validates_against_registered_nodes(path):
 def test_ui_format_quickstart_matches_the_api_export():
     """The quick start as ComfyUI's Save writes it (widgets_values in widget order, optional
     widgets included) converts to the shipped API workflow."""
-    api = load_workflow(example_workflows()[[p.name for p in example_workflows()].index("quickstart.json")])
+    from frameweave.nodes._headless import EXAMPLES_FOLDER
+
+    api = load_workflow(EXAMPLES_FOLDER / "api" / "quickstart.json")
     ui = {"nodes": [
         ui_node(1, "FrameWeaveLoadFrames", ["examples/pan_zoom.gif", 0, 0, 1, 0, 0.0],
                 outputs=["IMAGE", "FRAME_TIMING", "FLOAT", "INT"], title="Load Frames (FrameWeave)"),
@@ -488,6 +492,6 @@ def test_ui_format_quickstart_matches_the_api_export():
     ], "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 1, 1, 2, 1, "FRAME_TIMING"], [3, 2, 0, 3, 0, "IMAGE"],
                  [4, 2, 1, 3, 1, "FRAME_TIMING"]]}
     converted = ui_to_api(ui)
-    assert converted["1"]["inputs"] == {**api["1"]["inputs"], "fps": 0.0}
+    assert converted["1"]["inputs"] == api["1"]["inputs"]
     assert converted["2"] == api["2"] and converted["3"] == api["3"]
     validate_workflow(converted)

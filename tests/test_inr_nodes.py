@@ -114,7 +114,7 @@ def test_save_and_load_nodes_round_trip(make_clip, tmp_path):
 @pytest.mark.parametrize("name", ["neco_x4.json", "neco_evaluate.json"])
 def test_example_workflows_are_valid(name):
     """The shipped NeCo workflows pass the headless runner's validation (types, links, widgets)."""
-    workflow = json.loads((ROOT / "example_workflows" / name).read_text())
+    workflow = json.loads((ROOT / "example_workflows" / "api" / name).read_text())   # the API twin
     plan = validate_workflow(workflow)
     classes = {workflow[i]["class_type"] for i in plan.order}
     assert {"FrameWeaveFitNeCo", "FrameWeaveRenderFrames"} <= classes

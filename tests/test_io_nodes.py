@@ -1,12 +1,15 @@
 """Load Frames / Save Frames nodes, called directly as ComfyUI calls them."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from frameweave.nodes import _comfy
-from frameweave.nodes.io_nodes import FrameWeaveLoadFrames, FrameWeaveSaveFrames, resolve_input_path
+from frameweave.nodes._headless import validate_workflow
+from frameweave.nodes.io_nodes import (BUNDLED_EXAMPLE, FrameWeaveLoadFrames, FrameWeaveSaveFrames, input_choices,
+                                       resolve_input_path)
 from frameweave.vfi_core.frames_io import read_frames
 from frameweave.vfi_core.timing import FrameTiming
 
@@ -81,6 +84,31 @@ def test_is_changed_follows_the_file(tmp_path, make_clip):
     assert missing != missing                                     # NaN: always re-run, load() reports
 
 
+def frontend_preview_element(filename: str, animated: bool) -> str:
+    """Where ComfyUI front end 1.27.10 shows an output image (litegraphService.ts,
+    unsafeDrawBackground): animated + a name containing webp/png -> an <img> over the node,
+    animated otherwise -> a <video>, not animated -> the image drawn on the canvas."""
+    if animated and ("webp" in filename or "png" in filename):
+        return "img"
+    return "video" if animated else "canvas"
+
+
+# what each element displays in Chromium (a <video> does not play GIF, WebP or PNG files)
+DISPLAYS = {"img": {".gif", ".webp", ".png", ".jpg"}, "canvas": {".gif", ".webp", ".png", ".jpg"},
+            "video": {".mp4", ".webm"}}
+
+
+def frontend_can_show(filename: str, animated: bool) -> bool:
+    return Path(filename).suffix.lower() in DISPLAYS[frontend_preview_element(filename, animated)]
+
+
+def test_frontend_rule_reproduces_the_issue():
+    """GIF reported as animated (what Save Frames did) lands in a <video>: nothing shown."""
+    assert not frontend_can_show("quickstart_00001.gif", True)
+    assert frontend_can_show("quickstart_00001.gif", False)
+    assert frontend_preview_element("a_00001.png", True) == "img"      # APNG plays in an <img>
+
+
 @pytest.mark.parametrize("fmt, ext", [("gif", ".gif"), ("mp4", ".mp4"), ("webp", ".webp"),
                                       ("apng", ".png"), ("png-folder", "")])
 def test_save_every_format_under_inference_mode(out_dir, make_clip, fmt, ext):
@@ -94,7 +122,7 @@ def test_save_every_format_under_inference_mode(out_dir, make_clip, fmt, ext):
     assert path.endswith(f"test_00001{ext}") and second["result"][0].endswith(f"test_00002{ext}")
     image = first["ui"]["images"][0]
     assert image["type"] == "output" and (out_dir / image["subfolder"] / image["filename"]).is_file()
-    assert first["ui"]["animated"] == (fmt != "png-folder",)
+    assert frontend_can_show(image["filename"], first["ui"]["animated"][0]), f"{fmt} is not previewed"
     clip = read_frames(path)
     assert clip.frames.shape[0] == 5
     np.testing.assert_allclose(np.diff(clip.timing.timestamps), [0.1, 0.2, 0.1, 0.1], atol=1e-3)
@@ -137,3 +165,61 @@ def test_example_round_trip_through_nodes(out_dir):
     again, timing2, _, _ = FrameWeaveLoadFrames().load(path)
     assert timing2 == timing
     assert (again - frames).abs().mean() < 2 / 255                # re-quantised palette only
+
+
+# --- Load Frames: a list of the input folder with an upload button, paths still accepted (item 7) ---
+def test_path_lists_the_input_folder(tmp_path, monkeypatch, make_clip):
+    from frameweave.vfi_core.frames_io import write_frames
+
+    write_frames(tmp_path / "Walk.mp4", make_clip(2, size=(16, 16)))
+    write_frames(tmp_path / "cat.gif", make_clip(2, size=(16, 16)))
+    write_frames(tmp_path / "frames", make_clip(2, size=(16, 16)))            # a folder of PNGs
+    (tmp_path / "notes.txt").write_text("not a clip")
+    (tmp_path / ".hidden.gif").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    assert input_choices(tmp_path) == ["cat.gif", "frames/", "Walk.mp4", BUNDLED_EXAMPLE]
+    monkeypatch.setattr(_comfy, "input_directory", lambda: tmp_path)
+    choices, options = FrameWeaveLoadFrames.INPUT_TYPES()["required"]["path"]
+    assert choices == input_choices(tmp_path) and options["default"] == BUNDLED_EXAMPLE
+    assert options["frameweave_upload"] is True                         # web/frameweave.js adds the button
+    _, _, _, count = FrameWeaveLoadFrames().load("frames/")
+    assert count == 2
+
+
+def test_outside_comfyui_only_the_bundled_example_is_listed():
+    assert _comfy.input_directory() is None
+    assert FrameWeaveLoadFrames.INPUT_TYPES()["required"]["path"][0] == [BUNDLED_EXAMPLE]
+
+
+def test_any_path_still_validates_for_api_workflows(tmp_path, make_clip):
+    """'path' is an argument of VALIDATE_INPUTS, so ComfyUI (and the headless runner) skip the
+    list check for it: saved API workflows with any path stay valid; missing files are reported."""
+    from frameweave.vfi_core.frames_io import write_frames
+
+    clip_path = write_frames(tmp_path / "elsewhere.webp", make_clip(3, size=(16, 16)))
+    assert str(clip_path) not in FrameWeaveLoadFrames.INPUT_TYPES()["required"]["path"][0]
+    workflow = {"1": {"class_type": "FrameWeaveLoadFrames",
+                      "inputs": {"path": str(clip_path), "start": 0, "stop": 0, "step": 1, "max_frames": 0}}}
+    assert validate_workflow(workflow).order == ["1"]
+    workflow["1"]["inputs"]["path"] = str(tmp_path / "missing.gif")
+    with pytest.raises(ValueError, match="VALIDATE_INPUTS rejected.*does not exist"):
+        validate_workflow(workflow)
+    assert "must be text" in FrameWeaveLoadFrames.VALIDATE_INPUTS(path=3)
+
+
+# --- file modes: every output like a file open() creates (item 8) ----------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_save_inr_file_mode_matches_the_other_outputs(out_dir, make_clip, umask):
+    """safetensors creates its files 0600; Save INR's file gets the mode Save Frames' files get."""
+    from frameweave.nodes.inr_nodes import FrameWeaveSaveINR
+    from frameweave.vfi_core.neco import NeCo
+
+    model = NeCo(4, 4, FrameTiming.from_fps(2, 10.0), {"width": 8, "depth": 2, "L": 2})
+    old = os.umask(umask)
+    try:
+        inr = Path(FrameWeaveSaveINR().save(model, filename_prefix="fits/m")["result"][0])
+        gif = Path(FrameWeaveSaveFrames().save(make_clip(2, size=(8, 8)), "clips/c", "gif")["result"][0])
+    finally:
+        os.umask(old)
+    mode = lambda p: p.stat().st_mode & 0o777   # noqa: E731
+    assert mode(inr) == mode(gif) == 0o666 & ~umask

@@ -82,3 +82,29 @@ def test_exceptions(clip):
         FrameWeaveDropFrames().drop(clip[:4], 4)
     with pytest.raises(ValueError, match="timing has 3 timestamps"):
         FrameWeaveDropFrames().drop(clip, 2, FrameTiming.from_fps(3, 10.0))
+
+
+def test_scores_and_plot_shown_on_the_node(clip, tmp_path, monkeypatch):
+    """Issue 13 item 3: the means as ui text (web/frameweave.js shows it), the plot as
+    an image preview (a temp PNG, as Preview Image writes) without wiring the plot output."""
+    from PIL import Image
+
+    from frameweave.nodes import _preview
+
+    monkeypatch.setattr(_preview, "temp_directory", lambda: tmp_path)
+    out = FrameWeavePSNRSSIM().score(clip[:3], clip[:3].flip(0), skip_stride=1)     # 1 = score every frame
+    psnr, ssim, table, plot = out["result"]
+    (summary,) = out["ui"]["text"]
+    assert summary.startswith(f"PSNR {psnr:.3f} dB, SSIM {ssim:.4f} over 3 frame(s)") and "mean" in table
+    (image,) = out["ui"]["images"]
+    assert image["type"] == "temp" and image["subfolder"] == "" and image["filename"].endswith(".png")
+    with Image.open(tmp_path / image["filename"]) as png:
+        assert png.size == (plot.shape[2], plot.shape[1])
+        assert abs(float(plot[0, 40, 60, 0]) * 255 - png.getpixel((60, 40))[0]) <= 1
+    assert not list(tmp_path.glob("*.part"))
+    assert "animated" not in out["ui"]                               # a still image on the canvas
+
+
+def test_no_preview_file_outside_comfyui(clip):
+    out = FrameWeavePSNRSSIM().score(clip[:2], clip[:2])
+    assert "images" not in out["ui"] and len(out["ui"]["text"]) == 1

@@ -58,3 +58,22 @@ def test_grad_mode_untouched_by_import():
 def test_every_node_module_imports():
     from frameweave.nodes import NODE_IMPORT_ERRORS
     assert not NODE_IMPORT_ERRORS, NODE_IMPORT_ERRORS
+
+
+def test_front_end_extension_is_served_and_parses():
+    """ComfyUI serves WEB_DIRECTORY's .js files as front-end extensions (issue 13: text on the
+    nodes, GIF previews, Load Frames upload); a syntax error would break all of them."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    web = (ROOT / frameweave.WEB_DIRECTORY).resolve()
+    scripts = sorted(web.glob("*.js"))
+    assert scripts, f"no .js in {web}"
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: JavaScript syntax not checked")
+    for script in scripts:
+        result = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{script.name}: {result.stderr}"

@@ -6,6 +6,7 @@ normalised timestamp (``FrameTiming.normalised()``) — and maps them to its own
 internally. ``render`` evaluates whole frames at any t; the Render Frames node works for all.
 """
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -14,6 +15,18 @@ from safetensors.torch import load_file, save_file
 from .timing import FrameTiming
 
 INR_REGISTRY = {}  # kind -> class; filled by @register_inr
+
+
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: 0o666 less the process umask (Linux reads
+    it from /proc; elsewhere it is set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def register_inr(cls):
@@ -77,6 +90,7 @@ class ImplicitVideo(torch.nn.Module):
         path = Path(path)
         tmp = path.with_suffix(path.suffix + ".part")
         save_file(state, str(tmp), metadata=meta)
+        os.chmod(tmp, new_file_mode())  # safetensors creates 0600; give it the mode of the other outputs
         tmp.replace(path)  # never leave a half-written file
 
 
