@@ -4,17 +4,29 @@ import torch
 from ..vfi_core.flow import PRESETS
 from ..vfi_core.flowguided_infer import METHOD, flowguided_interpolate_clip, load_flowguided
 from ..vfi_core.validate import check_frames
-from ..vfi_core.weights import list_weights
+from ..vfi_core.flowguided import ARCHITECTURE
+from ..vfi_core.weights import list_weights, read_architecture
 from . import _comfy
 from ._widgets import MULTIPLIER_INPUT, TIMES_INPUT, TIMING_INPUT, input_timing, interpolation_fractions, output_timing
 
 NO_WEIGHTS = "(no flow-guided weights installed)"
 
 
+def _is_flowguided(info) -> bool:
+    """A manifest entry of method flowguided, or (a user's file without one) the architecture in
+    the file's metadata."""
+    if info.manifest:
+        return info.method == METHOD
+    try:
+        return read_architecture(info.files[0]).get("architecture") == ARCHITECTURE
+    except Exception:  # noqa: BLE001  (an unreadable or foreign file is simply not listed)
+        return False
+
+
 def _weight_names() -> list:
     """Installed flow-guided weights, the manifest's default first (ComfyUI preselects it)."""
     registry = list_weights(_comfy.model_directories())
-    names = [n for n, info in registry.items() if info.method == METHOD]
+    names = [n for n, info in registry.items() if _is_flowguided(info)]
     names.sort(key=lambda n: (not (registry[n].manifest or {}).get("default"), n))
     return names or [NO_WEIGHTS]
 
