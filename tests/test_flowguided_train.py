@@ -131,3 +131,13 @@ def test_cli(tmp_path, capsys):
     assert "kernel-size" in capsys.readouterr().err
     assert main(["flowguided", "export", str(out), "fg_cli", "--folder", str(tmp_path / "w")]) == 0
     assert (tmp_path / "w" / "fg_cli.safetensors").exists()
+
+
+def test_init_from_a_run(tmp_path, source):
+    first = T.FlowGuidedTrainer(config(), source=source)
+    first.run(1, tmp_path / "a", log=lambda s: None)
+    second = T.FlowGuidedTrainer(config(init=str(tmp_path / "a")), source=source)
+    assert torch.equal(second.model.head.weight, first.model.head.weight)
+    assert second.step == 0 and not second.optimizers["generator"].state
+    with pytest.raises(ValueError, match="start weights"):
+        T.FlowGuidedTrainer(config(init=str(tmp_path / "a"), kernel_size=5), source=source)

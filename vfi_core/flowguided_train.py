@@ -50,6 +50,7 @@ class FlowGuidedConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     device: str = "cpu"
+    init: str = ""                     # start weights: run dir, ckpt-*.json or .safetensors ("" = the Flow Warp)
     kind: str = KIND
 
     def __post_init__(self):
@@ -96,7 +97,14 @@ class FlowGuidedTrainer:
         self.config = config
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        model = FlowGuidedNet(config.kernel_size, config.channels, warp=config.warp).to(self.device)
+        model = FlowGuidedNet(config.kernel_size, config.channels, warp=config.warp)
+        if config.init and load_init:
+            start = load_run_model(config.init)
+            if start.architecture() != model.architecture():
+                raise ValueError(f"start weights {config.init} are {start.architecture()}, the run's network is "
+                                 f"{model.architecture()}")
+            model.load_state_dict(start.state_dict())
+        model = model.to(self.device)
         self.modules = {"generator": model}
         self.optimizers = {"generator": torch.optim.Adam(model.parameters(), lr=config.lr)}
         self.stream = FlowSampleStream(source if source is not None else build_source(config), config.batch,
@@ -252,10 +260,13 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
     paths = save_weights(model, folder / f"{name}.safetensors",
                          extra_metadata={"training_steps": info["step"], "training_data": ",".join(cfg["data"])})
     recipe = {k: cfg[k] for k in ("batch", "lr", "crop", "max_disp", "static_fraction", "preset", "seed")}
+    init = "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)"
+    if cfg.get("init"):
+        init = f"weights of {cfg['init']} (a run that started as the Flow Warp)"
     entry = {"name": name, "method": "flowguided", "default": bool(default), "files": manifest_files(paths),
              "dtype": "float32", "architecture": model.architecture(),
              "training": {"data": cfg["data"], "steps": info["step"], "loss": "l1", "recipe": recipe,
-                          "optimizer": "Adam", "init": "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)",
+                          "optimizer": "Adam", "init": init,
                           "checkpoint": info["checkpoint"], "notes": notes},
              "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, torch {torch.__version__.split('+')[0]}",
              "scores": {}}
@@ -294,6 +305,8 @@ def parser():
     p.add_argument("--static-fraction", type=float, default=d.static_fraction)
     p.add_argument("--max-gap", type=int, default=d.max_gap, help="video data: largest frame gap n (t = j/n)")
     p.add_argument("--preset", default=d.preset, help="DIS preset of the flows (as the Flow Warp's)")
+    p.add_argument("--init", default="", help="start weights: run dir, ckpt-*.json or .safetensors "
+                                              "(default: a new network, which is the Flow Warp)")
     p.add_argument("--val", default="", help="comma-separated folders of f0/gt/f1 triplets (validation only)")
     p.add_argument("--val-limit", type=int, default=d.val_limit)
     p.add_argument("--val-every", type=int, default=d.val_every)
@@ -337,6 +350,7 @@ def cli_main(argv) -> int:
                               warp=not a.no_warp, batch=a.batch, lr=a.lr, crop=a.crop, max_disp=a.max_disp,
                               static_fraction=a.static_fraction, max_gap=a.max_gap, preset=a.preset, seed=a.seed,
                               val=_list(a.val), val_limit=a.val_limit, val_every=a.val_every,
-                              checkpoint_every=a.checkpoint_every, log_every=a.log_every, device=a.device)
+                              checkpoint_every=a.checkpoint_every, log_every=a.log_every, device=a.device,
+                              init=a.init)
     train(config, a.out, resume=a.resume, log=lambda s: print(s, flush=True))
     return 0
