@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     if not a.no_sepconv:
         from frameweave.vfi_core.sepconv_infer import default_weights_name as sepconv_default
         sepconv = sepconv_default("sepconv")
-    ablations = dict(x.split("=", 1) for x in a.ablation)
+    ablations = dict(x.rsplit("=", 1) for x in a.ablation)            # labels may hold "=" (K=5)
     table = methods(weights, ablations, sepconv)
     lines = [f"# Flow-guided interpolator — weights `{weights}`", "",
              f"- command: `python benchmarks/flowguided.py {' '.join(sys.argv[1:] if argv is None else argv)}`",

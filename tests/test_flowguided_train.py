@@ -141,3 +141,15 @@ def test_init_from_a_run(tmp_path, source):
     assert second.step == 0 and not second.optimizers["generator"].state
     with pytest.raises(ValueError, match="start weights"):
         T.FlowGuidedTrainer(config(init=str(tmp_path / "a"), kernel_size=5), source=source)
+
+
+def test_synthetic_noise(source):
+    photos = source.synth.photos
+    clean = SyntheticAnyTime((32, 32), max_disp=0, photos=photos, static_fraction=0.0)
+    noisy = SyntheticAnyTime((32, 32), max_disp=0, photos=photos, static_fraction=0.0, noise=0.05)
+    a, b = clean.sample(np.random.default_rng(5)), noisy.sample(np.random.default_rng(5))
+    assert np.abs(b.target - b.first).max() > 0.01                     # independent noise per frame
+    assert np.abs(a.target - a.first).max() < 1e-6
+    assert 0.0 <= b.first.min() and b.first.max() <= 1.0
+    with pytest.raises(ValueError, match="noise"):
+        SyntheticAnyTime((32, 32), photos=photos, noise=-0.1)

@@ -40,6 +40,7 @@ class FlowGuidedConfig:
     crop: int = 128
     max_disp: float = 16.0
     static_fraction: float = 0.25
+    noise: float = 0.0                 # synthetic data: Gaussian noise sigma drawn from [0, noise]
     max_gap: int = 4
     preset: str = "medium"
     seed: int = 0
@@ -79,7 +80,8 @@ def build_source(config: FlowGuidedConfig):
     sources, paths = [], []
     for item in config.data:
         if str(item) == "synthetic":
-            sources.append(SyntheticAnyTime(crop, max_disp=config.max_disp, static_fraction=config.static_fraction))
+            sources.append(SyntheticAnyTime(crop, max_disp=config.max_disp, static_fraction=config.static_fraction,
+                                            noise=config.noise))
         else:
             paths.append(item)
     if paths:
@@ -259,7 +261,7 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
     cfg = info["config"]
     paths = save_weights(model, folder / f"{name}.safetensors",
                          extra_metadata={"training_steps": info["step"], "training_data": ",".join(cfg["data"])})
-    recipe = {k: cfg[k] for k in ("batch", "lr", "crop", "max_disp", "static_fraction", "preset", "seed")}
+    recipe = {k: cfg.get(k) for k in ("batch", "lr", "crop", "max_disp", "static_fraction", "noise", "preset", "seed")}
     init = "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)"
     if cfg.get("init"):
         init = f"weights of {cfg['init']} (a run that started as the Flow Warp)"
@@ -303,6 +305,8 @@ def parser():
     p.add_argument("--max-disp", type=float, default=d.max_disp,
                    help="synthetic data: largest displacement between I_t and an input (px)")
     p.add_argument("--static-fraction", type=float, default=d.static_fraction)
+    p.add_argument("--noise", type=float, default=d.noise,
+                   help="synthetic data: Gaussian noise, sigma drawn up to this (0..1 scale) per sample")
     p.add_argument("--max-gap", type=int, default=d.max_gap, help="video data: largest frame gap n (t = j/n)")
     p.add_argument("--preset", default=d.preset, help="DIS preset of the flows (as the Flow Warp's)")
     p.add_argument("--init", default="", help="start weights: run dir, ckpt-*.json or .safetensors "
@@ -348,7 +352,7 @@ def cli_main(argv) -> int:
         raise ValueError(f"--kernel-size must be an odd number from 1 to 13, got {a.kernel_size}")
     config = FlowGuidedConfig(data=_list(a.data), steps=a.steps, kernel_size=a.kernel_size, channels=channels,
                               warp=not a.no_warp, batch=a.batch, lr=a.lr, crop=a.crop, max_disp=a.max_disp,
-                              static_fraction=a.static_fraction, max_gap=a.max_gap, preset=a.preset, seed=a.seed,
+                              static_fraction=a.static_fraction, noise=a.noise, max_gap=a.max_gap, preset=a.preset, seed=a.seed,
                               val=_list(a.val), val_limit=a.val_limit, val_every=a.val_every,
                               checkpoint_every=a.checkpoint_every, log_every=a.log_every, device=a.device,
                               init=a.init)
