@@ -18,7 +18,8 @@ what they do with them.
 Speed: one 720p pair (a real photo, shifted), Flow Warp and flow-guided (both whole-clip methods,
 DIS included), alternating, ``--repeats`` times each, in ONE process with one torch and one OpenCV
 thread: the ratio of their CPU times is what the issue bounds (<= 3x).
-Writes benchmarks/results/flowguided.md.
+Writes benchmarks/results/flowguided.md (``--out``); the parts can run as separate processes, each
+with its own ``--out``, and ``--update-manifest`` adds each part's scores to the manifest entry.
 """
 import argparse
 import functools
@@ -53,8 +54,9 @@ def methods(weights: str, ablations: dict, sepconv: str | None) -> dict:
     if sepconv:
         from frameweave.vfi_core.sepconv_infer import sepconv_interpolate_clip
         out[f"SepConv `{sepconv}`"] = (functools.partial(sepconv_interpolate_clip, weights=sepconv), "sepconv")
-    model = load_flowguided(weights)
-    out[f"**flow-guided `{weights}`**"] = (functools.partial(flowguided_interpolate_clip, model=model), "flow")
+    if weights:
+        model = load_flowguided(weights)
+        out[f"**flow-guided `{weights}`**"] = (functools.partial(flowguided_interpolate_clip, model=model), "flow")
     for label, path in ablations.items():
         out[label] = (functools.partial(flowguided_interpolate_clip, model=load_run_model(path)), "flow")
     return out
@@ -169,6 +171,8 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, nargs="+", default=[2, 4])
     p.add_argument("--sepconv-clips", action="store_true", help="also run SepConv on the clips (slow)")
     p.add_argument("--no-sepconv", action="store_true", help="leave SepConv out")
+    p.add_argument("--ablations-only", action="store_true", help="leave the shipped weights out (tables of "
+                                                                   "the baselines and --ablation networks)")
     p.add_argument("--max-frames", type=int, default=None, help="frames read per clip (per shot)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--update-manifest", action="store_true", help="write the scores into weights/manifest.json")
@@ -180,14 +184,17 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    weights = a.weights or default_weights_name()
+    weights = "" if a.ablations_only else a.weights or default_weights_name()
+    if a.ablations_only and ("speed" in a.parts or a.update_manifest):
+        p.error("--ablations-only measures no speed and writes no manifest scores: use --parts triplets clips")
     sepconv = None
     if not a.no_sepconv:
         from frameweave.vfi_core.sepconv_infer import default_weights_name as sepconv_default
         sepconv = sepconv_default("sepconv")
     ablations = dict(x.rsplit("=", 1) for x in a.ablation)            # labels may hold "=" (K=5)
     table = methods(weights, ablations, sepconv)
-    lines = [f"# Flow-guided interpolator — weights `{weights}`", "",
+    title = f"weights `{weights}`" if weights else "ablations"
+    lines = [f"# Flow-guided interpolator — {title}", "",
              f"- command: `python benchmarks/flowguided.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
              f"- machine: {machine_description(opencv=True)}",
              "- scoring: PSNR dB / SSIM of 8-bit rounded frames (as benchmarks/evaluate.py); flow-based "
@@ -236,6 +243,16 @@ def main(argv=None) -> int:
 
 
 def update_manifest_scores(weights: str, scores: dict, table: dict) -> None:
+    """Add this run's scores to the weights' manifest entry (under a lock: parts may run in parallel)."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "frameweave-manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _update_manifest_scores(weights, scores, table)
+
+
+def _update_manifest_scores(weights: str, scores: dict, table: dict) -> None:
     from frameweave.vfi_core.weights import WEIGHTS_DIR, read_manifest, update_manifest
 
     entry = next((e for e in read_manifest()["weights"] if e["name"] == weights), None)
@@ -256,7 +273,7 @@ def update_manifest_scores(weights: str, scores: dict, table: dict) -> None:
     if "speed" in scores:
         sp = scores["speed"]
         out["cpu_time_ratio_720p_vs_flow_warp"] = round(sp["flow-guided"]["cpu"] / sp["Flow Warp"]["cpu"], 2)
-    entry["scores"] = out
+    entry["scores"] = {**entry.get("scores", {}), **out}        # partial runs (--parts) add up
     entry["scores_machine"] = machine_description(opencv=True)
     update_manifest(entry, WEIGHTS_DIR)
 
