@@ -15,7 +15,7 @@ network learns every multiplier without bisection. Sources (``sample(rng)`` -> `
 
 Both flip the sample at random and reverse it in time (I_0 <-> I_1, t -> 1 - t). The DIS flows
 F_{0->1}, F_{1->0} of the final crop are computed per sample (``flow.dis_flow_pair``, the Flow
-Warp's preset), ~2-4 ms a pair at 128x128 on one core, so nothing is cached.
+Warp's preset); at 128x128 that is a small part of a training step, so nothing is cached.
 :class:`FlowSampleStream` batches samples from one ``numpy.random.Generator`` whose state is
 checkpointed, so a resumed run draws the same data.
 """
