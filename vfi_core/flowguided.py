@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .baselines import EPS, intermediate_flows
-from .warp import backward_warp, occlusion_mask
+from .warp import backward_warp, consistency_error, occlusion_mask
 
 ARCHITECTURE = "flowguided"
 FLOW_SCALE = 1.0 / 16.0        # flows enter the network in units of 16 px
@@ -78,15 +78,6 @@ class FlowGuide:
                           self.flow_t0 * FLOW_SCALE, self.flow_t1 * FLOW_SCALE, self.occ_0, self.occ_1,
                           torch.log1p(self.err_0), torch.log1p(self.err_1), blend, t_map], dim=1)
 
-    def map(self, fn) -> "FlowGuide":
-        """A guide with ``fn`` applied to every tensor (crop, pad, move to a device)."""
-        return FlowGuide(**{k: fn(v) if k != "t" else v for k, v in self.__dict__.items()})
-
-
-def _consistency(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> torch.Tensor:
-    """Forward-backward error |F_ab(p) + F_ba(p + F_ab(p))| [B,H,W] (``warp.consistency_error``)."""
-    return (flow_ab + backward_warp(flow_ba, flow_ab)).norm(dim=-1)
-
 
 def make_guide(first: torch.Tensor, second: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
                t, occlusions=None, warp: bool = True) -> FlowGuide:
@@ -108,7 +99,7 @@ def make_guide(first: torch.Tensor, second: torch.Tensor, flow_01: torch.Tensor,
     flow_t0, flow_t1 = intermediate_flows(flow_01, flow_10, tt)          # [B,H,W,2] each (eq. 4)
     if occlusions is None:
         occlusions = (occlusion_mask(flow_01, flow_10), occlusion_mask(flow_10, flow_01))
-    err_0, err_1 = _consistency(flow_01, flow_10), _consistency(flow_10, flow_01)
+    err_0, err_1 = consistency_error(flow_01, flow_10), consistency_error(flow_10, flow_01)   # [B,H,W] px
     # warp image, occlusion mask and error together: [B,H,W,3+1+1]
     stack_0 = torch.cat([first, occlusions[0][..., None].to(**like), err_0[..., None]], dim=-1)
     stack_1 = torch.cat([second, occlusions[1][..., None].to(**like), err_1[..., None]], dim=-1)
