@@ -15,7 +15,9 @@ DEVICE_INPUT = (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's 
 def _weight_names() -> list:
     """Installed weights, plain SepConv first with the manifest's default at the head (ComfyUI
     preselects the first entry of a list), then SepConv-GAN weights (same network)."""
-    return default_first(list_weights(_comfy.model_directories()), "sepconv") or ["(no weights installed)"]
+    registry = list_weights(_comfy.model_directories())
+    names = [n for n in default_first(registry, "sepconv") if registry[n].method in ("sepconv", "sepconv-gan")]
+    return names or ["(no weights installed)"]
 
 
 def load_sepconv_weights(weights: str, fp16: bool = False, device: str = "auto"):

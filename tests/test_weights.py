@@ -142,6 +142,8 @@ def test_shipped_weights_verify():
         info = reg[entry["name"]]
         W.verify(info)
         assert all(p.stat().st_size <= W.MAX_FILE_BYTES for p in info.files)
+        if entry["architecture"].get("architecture", "sepconv") != "sepconv":
+            continue          # another network, loaded by its own loader (tests/test_flowguided.py)
         net = W.load_weights(entry["name"])
         assert net.architecture() == entry["architecture"]
 

@@ -16,6 +16,8 @@ METHODS = {
     "siren-of": (".siren", "siren_of_interpolate_clip", "SIREN fitted with an optical-flow constraint"),
     "sepconv": (".sepconv_infer", "sepconv_interpolate_clip", "SepConv: adaptive separable convolution network"),
     "sepconv-gan": (".sepconv_infer", "sepconv_gan_interpolate_clip", "SepConv generator trained adversarially"),
+    "flowguided": (".flowguided_infer", "flowguided_interpolate_clip",
+                   "Flow Warp corrected by a small network: small-K kernels on the warped frames, learned blend"),
 }
 
 

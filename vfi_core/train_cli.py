@@ -8,6 +8,8 @@
     frameweave train export RUN_DIR NAME --register [--fp16] [--default]   (into weights/ + manifest)
     frameweave train convert-sepconv IN.pytorch OUT.safetensors [--fp16]
     frameweave train sepconv-gan ...   (adversarial training, vfi_core/gan_train.py)
+    frameweave train flowguided --steps N --out RUN_DIR [--resume] [--kernel-size K] ...
+                                       (flow-guided interpolator, vfi_core/flowguided_train.py)
 
 Training writes checkpoints into RUN_DIR; ``--resume`` continues from the newest one exactly (data
 included, for the run's worker count; ``--workers`` with another count changes the data sequence).
@@ -157,8 +159,16 @@ def main(argv=None) -> int:
             print("adversarial SepConv training is not installed (vfi_core/gan_train.py)", file=sys.stderr)
             return 2
         return int(module.cli_main(rest) or 0)
+    if name == "flowguided":
+        module = importlib.import_module(".flowguided_train", __package__)
+        try:
+            return int(module.cli_main(rest) or 0)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if name not in COMMANDS:
-        print(f"unknown train command {name!r}; choose one of: {', '.join(list(COMMANDS) + ['sepconv-gan'])}",
+        print(f"unknown train command {name!r}; choose one of: "
+              f"{', '.join(list(COMMANDS) + ['sepconv-gan', 'flowguided'])}",
               file=sys.stderr)
         return 2
     try:

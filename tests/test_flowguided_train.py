@@ -1,0 +1,155 @@
+"""Flow-guided training: samples at any t with flows, exact resume, export, CLI, errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from frameweave.vfi_core import flowguided_train as T
+from frameweave.vfi_core.flowguided_data import FlowSample, FlowSampleStream, FolderAnyTime, SyntheticAnyTime, flip_reverse
+from frameweave.vfi_core.sepconv_train import latest_checkpoint, load_checkpoint
+from frameweave.vfi_core.synthetic_motion import load_photos
+
+
+@pytest.fixture(scope="module")
+def source():
+    return SyntheticAnyTime((32, 32), max_disp=3, photos=load_photos(("astronaut", "coffee"), max_side=128))
+
+
+def config(**kw):
+    base = dict(kernel_size=3, channels=[4, 4, 4, 4], batch=2, crop=32, lr=1e-3, seed=3, checkpoint_every=2,
+                val_every=1000, log_every=1, device="cpu", preset="ultrafast")
+    base.update(kw)
+    return T.FlowGuidedConfig(**base)
+
+
+def test_stream_batches(source):
+    batch = FlowSampleStream(source, batch=3, seed=1, preset="ultrafast").next_batch()
+    assert batch["first"].shape == batch["target"].shape == batch["last"].shape == (3, 32, 32, 3)
+    assert batch["flow_01"].shape == batch["flow_10"].shape == (3, 32, 32, 2)
+    assert batch["t"].shape == (3,) and ((batch["t"] > 0) & (batch["t"] < 1)).all()
+
+
+def test_synthetic_frame_at_t_is_exact(source):
+    """Rendered at t, not blended: a still scene gives the same frame at every t."""
+    rng = np.random.default_rng(0)
+    still = SyntheticAnyTime((32, 32), max_disp=0, photos=source.synth.photos, static_fraction=0.0)
+    s = still.sample(rng)
+    np.testing.assert_allclose(s.target, s.first, atol=1e-6)
+    assert 0 < source.sample(rng).t < 1
+
+
+def test_reversal_maps_t_to_one_minus_t():
+    f = [np.full((2, 2, 3), v, np.float32) for v in (0.0, 0.3, 1.0)]
+    seen = set()
+    for seed in range(12):
+        s = flip_reverse(FlowSample(*f, 0.3), np.random.default_rng(seed))
+        seen.add((round(s.t, 6), float(s.first[0, 0, 0])))
+    assert seen == {(0.3, 0.0), (0.7, 1.0)}
+
+
+def test_folder_any_time(tmp_path, make_clip):
+    from PIL import Image
+
+    clip = (make_clip(6, size=(40, 40), step=(1.0, 2.0)).numpy() * 255).round().astype(np.uint8)
+    for i, frame in enumerate(clip):
+        Image.fromarray(frame).save(tmp_path / f"{i:03d}.png")
+    src = FolderAnyTime([tmp_path], crop=(32, 32), max_gap=3)
+    assert {n for _, _, n in src.index} == {2, 3}
+    rng = np.random.default_rng(0)
+    ts = {round(src.sample(rng).t, 4) for _ in range(40)}
+    assert ts <= {0.5, round(1 / 3, 4), round(2 / 3, 4)} and len(ts) >= 2
+    with pytest.raises(ValueError, match="max_gap"):
+        FolderAnyTime([tmp_path], crop=(32, 32), max_gap=1)
+    with pytest.raises(ValueError, match="no usable"):
+        FolderAnyTime([tmp_path], crop=(64, 64))
+
+
+def test_exact_resume(tmp_path, source):
+    """2 steps in one go == 1 step, checkpoint, a fresh trainer, resume, 1 more step."""
+    straight = T.FlowGuidedTrainer(config(), source=source)
+    straight.run(2, log=lambda s: None)
+    first = T.FlowGuidedTrainer(config(checkpoint_every=1), source=source)
+    first.run(1, tmp_path, log=lambda s: None)
+    torch.manual_seed(999)
+    resumed = T.FlowGuidedTrainer(config(seed=77), source=source)
+    load_checkpoint(resumed, latest_checkpoint(tmp_path))
+    assert resumed.step == 1
+    resumed.run(2, log=lambda s: None)
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=k)
+    assert not torch.equal(straight.model.head.weight, torch.zeros_like(straight.model.head.weight))
+
+
+def test_run_log_validation_and_export(tmp_path, source):
+    trainer = T.FlowGuidedTrainer(config(), source=source)
+    trainer.run(2, tmp_path / "run", log=lambda s: None)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] == 0 and log[0]["val_psnr"]["synthetic"] == log[0]["val_psnr"]["synthetic_flow_warp"]
+    assert [r["step"] for r in log[1:]] == [1, 2] and "cpu_sec_per_step" in log[1] and "val_psnr" in log[-1]
+    entry = T.register_run(tmp_path / "run", "fg_test", folder=tmp_path / "w")
+    assert entry["method"] == "flowguided" and entry["training"]["steps"] == 2
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["weights"]] == ["fg_test"]
+    model = T.load_run_model(tmp_path / "w" / "fg_test.safetensors")
+    torch.testing.assert_close(model.head.weight, trainer.model.head.weight)
+
+
+def test_config_and_run_errors(tmp_path, source):
+    with pytest.raises(ValueError, match="multiple of 16"):
+        config(crop=40)
+    with pytest.raises(ValueError, match="lr"):
+        config(lr=0)
+    with pytest.raises(ValueError, match="kernel_size"):
+        config(kernel_size=4)
+    from frameweave.vfi_core import sepconv_train
+    sep = sepconv_train.SepConvTrainer(sepconv_train.TrainConfig(kernel_size=3, width=0.125, batch=1, crop=32,
+                                                                 checkpoint_every=1, val_every=1000),
+                                       source=_sepconv_source())
+    (tmp_path / "sep").mkdir()
+    sep.run(1, tmp_path / "sep", log=lambda s: None)
+    with pytest.raises(ValueError, match="not a flow-guided"):
+        T.train(config(steps=2), tmp_path / "sep", resume=True, log=lambda s: None)
+    with pytest.raises(ValueError, match="not a flow-guided run"):
+        T.load_run_model(tmp_path / "sep")
+
+
+def _sepconv_source():
+    from frameweave.vfi_core.triplet_data import SyntheticSource
+    return SyntheticSource((32, 32), reach=2, max_shift=1, photos=load_photos(("astronaut",), max_side=128))
+
+
+def test_cli(tmp_path, capsys):
+    from frameweave.vfi_core.train_cli import main
+
+    out = tmp_path / "run"
+    args = ["flowguided", "--steps", "1", "--out", str(out), "--batch", "1", "--crop", "32", "--channels", "4,4,4,4",
+            "--kernel-size", "3", "--preset", "ultrafast", "--threads", "1"]
+    assert main(args) == 0
+    assert (out / "latest.json").exists()
+    assert main(["flowguided", *args[1:3], "--out", str(out), "--kernel-size", "4"]) == 2
+    assert "kernel-size" in capsys.readouterr().err
+    assert main(["flowguided", "export", str(out), "fg_cli", "--folder", str(tmp_path / "w")]) == 0
+    assert (tmp_path / "w" / "fg_cli.safetensors").exists()
+
+
+def test_init_from_a_run(tmp_path, source):
+    first = T.FlowGuidedTrainer(config(), source=source)
+    first.run(1, tmp_path / "a", log=lambda s: None)
+    second = T.FlowGuidedTrainer(config(init=str(tmp_path / "a")), source=source)
+    assert torch.equal(second.model.head.weight, first.model.head.weight)
+    assert second.step == 0 and not second.optimizers["generator"].state
+    with pytest.raises(ValueError, match="start weights"):
+        T.FlowGuidedTrainer(config(init=str(tmp_path / "a"), kernel_size=5), source=source)
+
+
+def test_synthetic_noise(source):
+    photos = source.synth.photos
+    clean = SyntheticAnyTime((32, 32), max_disp=0, photos=photos, static_fraction=0.0)
+    noisy = SyntheticAnyTime((32, 32), max_disp=0, photos=photos, static_fraction=0.0, noise=0.05)
+    a, b = clean.sample(np.random.default_rng(5)), noisy.sample(np.random.default_rng(5))
+    assert np.abs(b.target - b.first).max() > 0.01                     # independent noise per frame
+    assert np.abs(a.target - a.first).max() < 1e-6
+    assert 0.0 <= b.first.min() and b.first.max() <= 1.0
+    with pytest.raises(ValueError, match="noise"):
+        SyntheticAnyTime((32, 32), photos=photos, noise=-0.1)

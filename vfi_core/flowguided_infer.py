@@ -1,0 +1,117 @@
+"""Interpolating clips with the flow-guided network: weights, one pair at any t, whole clips.
+
+Per pair of frames the DIS flows both ways and the occlusion masks are computed once (as the Flow
+Warp does, ``baselines.flow_warp_clip``) and every in-between time t reuses them: the network takes
+t as an input, so any multiplier or explicit time works directly, without bisection.
+Weights are safetensors in the package's ``weights/`` (``weights.py`` registry, manifest entries
+with ``"method": "flowguided"``).
+"""
+import torch
+
+from .baselines import _check_clip, occlusion_masks, pair_flows
+from .flow import PRESETS, FlowField, as_flow_field
+from .flowguided import ARCHITECTURE, FlowGuidedNet, make_guide
+from .sequence import insert_frames
+
+METHOD = "flowguided"
+_MODEL_CACHE = {}
+
+
+def default_weights_name(extra_dirs=()) -> str:
+    """The registry's flow-guided weights: the manifest entry marked default, else the first."""
+    from .sepconv_infer import MissingWeightsError
+    from .weights import list_weights
+
+    registry = list_weights(extra_dirs)
+    names = [n for n, info in registry.items() if info.method == METHOD]
+    if not names:
+        raise MissingWeightsError("no flow-guided weights installed: put a .safetensors file with a manifest "
+                                  "entry of method 'flowguided' into weights/ or ComfyUI's models/frameweave/")
+    marked = [n for n in names if (registry[n].manifest or {}).get("default")]
+    return (marked or names)[0]
+
+
+def load_flowguided(name_or_path=None, extra_dirs=(), device="cpu") -> FlowGuidedNet:
+    """FlowGuidedNet (eval, float32) from a registry name or .safetensors file (default: the
+    manifest's default flow-guided weights); the sha256 of a listed file is verified."""
+    from .weights import check_state_dict, load_state, resolve
+
+    info = resolve(name_or_path or default_weights_name(extra_dirs), extra_dirs)
+    arch, sd = load_state(info)
+    if arch.get("architecture") != ARCHITECTURE:
+        raise ValueError(f"{info.name}: weights for architecture {arch.get('architecture', 'sepconv')!r}, "
+                         "not the flow-guided network")
+    model = FlowGuidedNet.from_architecture(arch)
+    check_state_dict(model, sd, source=f"weights {info.name!r}")
+    model.load_state_dict({k: v.float() for k, v in sd.items()})
+    model.weights_name = info.name
+    return model.to(device).eval()
+
+
+def get_model(weights=None, device=None, extra_dirs=()) -> FlowGuidedNet:
+    """Cached ``load_flowguided`` (one model resident)."""
+    device = torch.device(device or "cpu")
+    key = (str(weights), str(device), tuple(str(d) for d in extra_dirs))
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = load_flowguided(weights, extra_dirs, device)
+    return _MODEL_CACHE[key]
+
+
+@torch.no_grad()
+def interpolate_pair(model: FlowGuidedNet, first, second, flow_01, flow_10, t: float, occlusions=None) -> torch.Tensor:
+    """Frame at t between IMAGE batches first, second [B,H,W,3] with their flows [B,H,W,2]:
+    [B,H,W,3] in 0..1 on the CPU."""
+    weight = next(model.parameters())
+    like = {"device": weight.device, "dtype": weight.dtype}
+    occlusions = None if occlusions is None or not model.warp else tuple(o.to(**like) for o in occlusions)
+    guide = make_guide(first.to(**like), second.to(**like), flow_01.to(**like), flow_10.to(**like), float(t),
+                       occlusions=occlusions, warp=model.warp)
+    return model.interpolate(guide).float().cpu()
+
+
+def flowguided_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None, weights=None,
+                                model=None, preset: str = "medium", flow=None, device=None) -> torch.Tensor:
+    """``methods`` entry "flowguided": clip [N,H,W,3] with a frame at every fraction of every
+    interval, [(N-1)·(len(fractions)+1)+1, H,W,3]. ``weights``: registry name or file (default:
+    the shipped flow-guided weights); ``flow``: a FlowField with a backward flow instead of DIS
+    (as the Flow Warp's); ``timing`` is only checked (fractions are of each interval)."""
+    frames, fractions = _check_clip(frames, fractions, timing)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    field: FlowField | None = None
+    if flow is not None:
+        field = as_flow_field(flow, frames)
+        if field.backward is None:
+            raise ValueError("the flow-guided method needs the backward flow too: make the flow with backward = true")
+    if model is None:
+        model = get_model(weights, device)
+    state = {"first": None, "pair": -1, "flows": None, "occlusions": None}
+
+    def pair_fn(first, second, t):
+        # insert_frames calls this for every fraction of one pair before the next pair (same
+        # tensor objects): flows and occlusion masks once per pair, as in flow_warp_clip
+        if state["first"] is not first:
+            state["first"], state["pair"] = first, state["pair"] + 1
+            if field is not None:
+                i = state["pair"]
+                state["flows"] = (field.forward[i:i + 1], field.backward[i:i + 1])
+            else:
+                state["flows"] = pair_flows(first, second, preset)
+            state["occlusions"] = occlusion_masks(*state["flows"])
+        return interpolate_pair(model, first, second, *state["flows"], t, occlusions=state["occlusions"])
+
+    return insert_frames(frames, fractions, pair_fn, progress=progress, pairs_per_call=1)
+
+
+def _precheck(fractions, options: dict) -> None:
+    """The times, the preset and the weights name, before any frame is read."""
+    _check_clip(torch.zeros(2, 1, 1, 3), fractions, None)
+    preset = options.get("preset", "medium")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    from .weights import resolve
+    resolve(options.get("weights") or default_weights_name())
+
+
+flowguided_interpolate_clip.precheck = _precheck
