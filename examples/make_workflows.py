@@ -138,6 +138,15 @@ EXAMPLES = [
             [load_frames(), drop_frames(), Node(3, "FrameWeaveFlowWarp", kept()),
              Node(4, "FrameWeavePixelShaderBlend", {"frames": link(3, "frames")}),
              score(5, 3, "PSNR / SSIM: Flow Warp"), score(6, 4, "PSNR / SSIM: Flow Warp + Pixel Shader Blend")]),
+    Example("flowguided_x3", "Flow-guided vs Flow Warp", "Drop Frames keeps every third frame; "
+            "**Flow-Guided Interpolate** (a small network correcting the Flow Warp's warped frames and blend) "
+            "and **Flow Warp** rebuild the two frames between, each scored by **PSNR / SSIM**.",
+            [load_frames(), Node(2, "FrameWeaveDropFrames", {**clip(), "k": 3}),
+             Node(3, "FrameWeaveLoadFlowGuided"),
+             Node(4, "FrameWeaveFlowGuidedInterpolate", {**kept(), "model": link(3, "model"), "multiplier": 3}),
+             Node(5, "FrameWeaveFlowWarp", {**kept(), "multiplier": 3}),
+             score(6, 4, "PSNR / SSIM: Flow-Guided"), score(7, 5, "PSNR / SSIM: Flow Warp"),
+             save(8, 4, "flowguided_x3")]),
 ]
 
 # width and room below the widgets for what a node shows after a run (previews, text)

@@ -22,7 +22,7 @@ AUDITED = sorted(k for k in NODE_CLASS_MAPPINGS if k not in NOT_AUDITED_HERE)
 MIN_EXCEPTIONS = {("FrameWeaveRenderFrames", "multiplier"): 1}   # 1 = re-render the training frames
 STRIDE_LIKE = {"multiplier", "k", "stride", "skip_stride"}       # frames per input interval
 # Load Frames lists the clips in ComfyUI's input folder; Load INR takes the path Save INR reported
-DIFFERENT_ON_PURPOSE = {"path"}
+DIFFERENT_ON_PURPOSE = {"path", "weights"}   # a typed path; each loader lists the weights of its own method
 
 
 def decimals(step: float) -> int:
