@@ -3,7 +3,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from ..vfi_core.frames_io import read_frames, write_frames
+from ..vfi_core.frame_writer import GIF_TIMINGS, write_clip
+from ..vfi_core.frames_io import read_frames
 from ..vfi_core.validate import check_frames
 from . import _comfy
 
@@ -116,6 +117,10 @@ class FrameWeaveSaveFrames:
             },
             "optional": {
                 "timing": ("FRAME_TIMING",),
+                "gif_timing": (list(GIF_TIMINGS), {"default": "stretch", "tooltip":
+                               "a GIF cannot show a frame shorter than 20 ms: stretch = keep every frame, the "
+                               "clip plays longer; keep_duration = keep the duration, write fewer frames chosen "
+                               "evenly. webp, apng and mp4 keep both; the node's text says what was written"}),
             },
         }
 
@@ -126,7 +131,7 @@ class FrameWeaveSaveFrames:
     CATEGORY = f"{_comfy.CATEGORY}/io"
     DESCRIPTION = "Save a clip keeping every frame's display time; no frame is merged or dropped."
 
-    def save(self, frames, filename_prefix="frameweave", format="gif", fps=0.0, timing=None):
+    def save(self, frames, filename_prefix="frameweave", format="gif", fps=0.0, timing=None, gif_timing="stretch"):
         if format not in SAVE_FORMATS:
             raise ValueError(f"Save Frames: unknown format {format!r}; choose one of {', '.join(SAVE_FORMATS)}")
         frames = check_frames(frames)
@@ -141,7 +146,8 @@ class FrameWeaveSaveFrames:
         stem = Path(prefix).name or "frameweave"
         target_dir.mkdir(parents=True, exist_ok=True)
         out = _next_free(target_dir, stem, SAVE_FORMATS[format])
-        written = write_frames(out, frames, timing=timing, fps=float(fps) or None)
+        clip = write_clip(out, frames, timing=timing, fps=float(fps) or None, gif_timing=gif_timing)
+        written = clip.path
         subfolder = str(target_dir.relative_to(root)).replace("\\", "/")
         subfolder = "" if subfolder == "." else subfolder
         if format == "png-folder":
@@ -151,6 +157,9 @@ class FrameWeaveSaveFrames:
             image = {"filename": written.name, "subfolder": subfolder, "type": "output"}
         # like ComfyUI's own SaveAnimatedWEBP / SaveVideo: "animated" makes the frontend show it playing
         ui = {"images": [image], "animated": (format != "png-folder",)}
+        # what the file holds, and what the format changed (GIF timing, H.264 padding), on the node
+        ui["text"] = [f"{written.name}: {clip.frames} frames {clip.width}x{clip.height}, {clip.seconds:.3f} s"]
+        ui["text"] += [f"warning: {note}" for note in clip.notes]
         return {"ui": ui, "result": (str(written),)}
 
 
