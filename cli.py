@@ -332,6 +332,8 @@ def cmd_run(args) -> int:
     from .nodes._comfy import output_directory  # noqa: PLC0415
     out_dir = output_dir if output_dir is not None else output_directory()
     shown = _result_nodes(workflow, results, NODE_CLASS_MAPPINGS)
+    # nodes that are not outputs but report in words (a fit's quality): shown as well
+    shown += [i for i in results if i not in shown and (getattr(results[i], "ui", None) or {}).get("text")]
     if args.json:
         report = {}
         for node_id in shown:

@@ -10,9 +10,9 @@ from ..vfi_core.inr import ImplicitVideo, load_inr
 from ..vfi_core.neco import DEFAULT_CONFIG, FIT_DEFAULTS, fit_neco
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
 from . import _comfy
-from ._fit import (FRAMES_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input, check_fit_request,
-                   check_fit_timing, fit_limits, fit_title, lr_input, seed_input, time_budget_input,
-                   training_curve)
+from ._fit import (FRAMES_INPUT, HOLDOUT_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input,
+                   check_fit_request, check_fit_timing, fit_limits, fit_output, fit_title, lr_input, seed_input,
+                   time_budget_input, training_curve)
 
 INR_SUFFIX = ".safetensors"
 
@@ -56,23 +56,23 @@ class FrameWeaveFitNeCo(FitNode):
                 "batch_size": batch_size_input(FIT_DEFAULTS["batch_size"], "random pixels per optimiser step"),
                 "seed": seed_input("initialisation, Gaussian frequencies and pixel sampling"),
             },
-            "optional": {"timing": TIMING_INPUT},
+            "optional": {"timing": TIMING_INPUT, "holdout": HOLDOUT_INPUT},
         }
 
     DESCRIPTION = ("NeCo: fit a coordinate network f(x, y, t) -> RGB to this clip (no training set), then render "
                    "any time with Render Frames. Returns the model with the best train PSNR and its training curve.")
 
     def fit(self, frames, steps=0, time_budget_s=300.0, encoding="basic", L=10, sigma=10.0, width=256, depth=8, time_L=-1,
-            lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None):
+            lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None, holdout=-1):
         frames, steps, budget = check_fit_request("Fit NeCo", frames, steps, time_budget_s)
         check_fit_timing("Fit NeCo", frames, timing)
         config = {"encoding": encoding, "L": int(L), "sigma": float(sigma), "width": int(width),
                   "depth": int(depth), "seed": int(seed), "time_L": int(time_L)}
         result = fit_neco(frames, timing, config=config, lr=float(lr), weight_decay=float(weight_decay),
-                          batch_size=int(batch_size), seed=int(seed), **fit_limits(steps, budget))
+                          batch_size=int(batch_size), seed=int(seed), holdout=int(holdout), **fit_limits(steps, budget))
         with torch.inference_mode(False):     # moved weights stay ordinary tensors (ComfyUI runs us in it)
             model = result.model.cpu()
-        return model, training_curve(result.history, fit_title("NeCo", result))
+        return fit_output(model, training_curve(result.history, fit_title("NeCo", result)), result)
 
 
 def absolute_render_times(text: str) -> list:
@@ -144,10 +144,13 @@ class FrameWeaveRenderFrames:
         render_times, out_timing = render_schedule(model.timing, int(multiplier), times, absolute_times)
         device = _comfy.torch_device()
         original = next(model.parameters()).device
-        progress = _comfy.Progress(len(render_times))
+        progress = _comfy.Progress(len(render_times) * model.height * model.width)   # pixels
         try:
             with torch.inference_mode(False):      # moving the weights must not make inference tensors
                 model.to(device)
+            seconds = len(render_times) * model.height * model.width * model.seconds_per_pixel(device)
+            print(f"[FrameWeave] Render Frames: {len(render_times)} frames of {model.width}x{model.height} with this "
+                  f"{model.kind} model take about {seconds:.0f} s on {device.type}")
             frames = model.render(render_times, progress=progress)
         finally:
             with torch.inference_mode(False):

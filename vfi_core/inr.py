@@ -6,6 +6,7 @@ normalised timestamp (``FrameTiming.normalised()``) — and maps them to its own
 internally. ``render`` evaluates whole frames at any t; the Render Frames node works for all.
 """
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -14,6 +15,9 @@ from safetensors.torch import load_file, save_file
 from .timing import FrameTiming
 
 INR_REGISTRY = {}  # kind -> class; filled by @register_inr
+CHECK_EVERY_S = 0.25         # rendering reports progress (ComfyUI: checks Cancel) at least this often
+RENDER_MEMORY = 256 << 20    # bytes of activations per forward pass when rendering on the CPU
+_now = time.perf_counter     # the render's clock for its progress checks (tests replace it)
 
 
 def register_inr(cls):
@@ -46,22 +50,71 @@ class ImplicitVideo(torch.nn.Module):
         return torch.stack([gx, gy], dim=-1).reshape(-1, 2)      # [H*W, 2]
 
     @torch.no_grad()
-    def render(self, times, chunk: int = 1 << 16, progress=None) -> torch.Tensor:
-        """Frames at normalised times ``times`` ([N] floats in [0,1]) -> [N,H,W,3] float32 in 0..1."""
+    def seconds_per_pixel(self, device=None, max_pixels: int = 1 << 14, min_seconds: float = 0.02) -> float:
+        """Measured seconds per pixel of one forward pass on ``device`` (default: the model's): a
+        warm-up pass, then passes of 256, 512, ... pixels until one takes ``min_seconds`` (or
+        ``max_pixels``). Used to split a time budget between fit and render, to size micro-batches
+        and to announce how long a render will take."""
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        n, seconds = 256, 0.0
+        while True:
+            coords = torch.rand(n, 3, generator=torch.Generator().manual_seed(n)).to(device)
+            if n == 256:
+                self(coords)                                          # warm-up (allocations, kernels)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            self(coords)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - start
+            if seconds >= min_seconds or n >= max_pixels:
+                return seconds / n
+            n *= 2
+
+    def render_chunk(self, device=None) -> int:
+        """Pixels per forward pass when rendering: as many as about RENDER_MEMORY bytes of
+        activations allow (~4 live float32 tensors of ``width`` values per pixel; a quarter of the
+        free memory on CUDA, up to 2 GiB), between 4096 and 2^20."""
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        per_pixel = 16 * max(int(self.config.get("width", 256)), 3)
+        budget = RENDER_MEMORY
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            budget = min(2 << 30, free // 4)
+        return int(min(1 << 20, max(4096, budget // per_pixel)))
+
+    @torch.no_grad()
+    def iter_render(self, times, chunk: int | None = None, progress=None):
+        """Frames at normalised times ``times`` ([N] floats in [0,1]), one [1,H,W,3] float32 tensor
+        (0..1, on the CPU) at a time, in order. ``chunk`` pixels per forward pass (default
+        ``render_chunk``; a frame is never split differently, so a frame renders the same alone or
+        among others). ``progress(done, total)`` counts pixels; it is called at most every
+        CHECK_EVERY_S seconds between passes and once at the end, and may raise to cancel."""
         device = next(self.parameters()).device
         times = torch.as_tensor(times, dtype=torch.float32).flatten()
+        chunk = int(chunk or self.render_chunk(device))
         grid = self.pixel_grid(device)                            # [P,2]
-        frames = []
+        pixels = grid.shape[0]
+        total, last = pixels * len(times), _now()
         for n, t in enumerate(times.tolist()):
-            out = torch.empty(grid.shape[0], 3, device=device)
-            for s in range(0, grid.shape[0], chunk):
+            out = torch.empty(pixels, 3, device=device)
+            for s in range(0, pixels, chunk):
                 xy = grid[s:s + chunk]
                 coords = torch.cat([xy, xy.new_full((xy.shape[0], 1), t)], dim=1)  # [n,3]
                 out[s:s + chunk] = self(coords).float()
-            frames.append(out.clamp(0, 1).reshape(self.height, self.width, 3).cpu())
-            if progress is not None:
-                progress(n + 1, len(times))
-        return torch.stack(frames)
+                now = _now()
+                if progress is not None and now - last >= CHECK_EVERY_S:
+                    last = now
+                    progress(n * pixels + min(s + chunk, pixels), total)
+            yield out.clamp(0, 1).reshape(1, self.height, self.width, 3).cpu()
+        if progress is not None:
+            progress(total, total)
+
+    def render(self, times, chunk: int | None = None, progress=None) -> torch.Tensor:
+        """Frames at normalised times ``times`` ([N] floats in [0,1]) -> [N,H,W,3] float32 in 0..1
+        (``iter_render`` gathered)."""
+        return torch.cat(list(self.iter_render(times, chunk, progress)), dim=0)
 
     # --- persistence -----------------------------------------------------------------
     def save(self, path) -> None:
@@ -117,47 +170,115 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None) -> torch.Tensor:
-    """The ``methods.py`` interface for a per-clip model.
+class RunPlan:
+    """How a clip method spends its time: the fit's budget, the render's estimated seconds, the
+    fit's share of the progress bar, and a sentence announcing it (``plan_clip_run``)."""
 
-    ``fit(progress) -> ImplicitVideo`` fits the model to ``frames`` [N,H,W,3]; it is then rendered
-    at every inserted time and the result is [(N-1)·(m+1)+1, H,W,3]: the input frames kept as they
-    are with the m rendered frames between each pair.
+    def __init__(self, fit_budget_s, render_s: float, fit_share: float, note: str):
+        self.fit_budget_s, self.render_s, self.fit_share, self.note = fit_budget_s, render_s, fit_share, note
 
-    ``progress(done, total)``: the fit reports 0..1000; once the first frame is rendered, the total
-    grows by the share the measured rendering time deserves (rendering a wide network can take as
-    long as the fit), so the bar's ETA holds through both phases.
-    """
-    import time  # noqa: PLC0415
+
+def plan_clip_run(probe: "ImplicitVideo", render_frames: int, device=None, time_budget_s=None, steps=None,
+                  batch_size: int = 4096, step_passes: float = 6.0) -> RunPlan:
+    """Split a clip method's ``time_budget_s`` between fit and render before either starts.
+
+    The render of ``render_frames`` frames is estimated from the measured forward speed of
+    ``probe`` (an unfitted model of the same kind and size on ``device``): R = frames·H·W·s_px.
+    With a budget B the fit gets B - R when R <= B/2 (the whole run then stays within B), else B/2
+    and the note says the run will take about B/2 + R. With steps only, the fit is estimated at
+    steps·batch·s_px·``step_passes``."""
+    device = torch.device(device) if device is not None else next(probe.parameters()).device
+    probe = probe.to(device)
+    per_pixel = probe.seconds_per_pixel(device)
+    pixels = int(render_frames) * probe.height * probe.width
+    render_s = pixels * per_pixel
+    what = (f"rendering {render_frames} frame{'s' if render_frames != 1 else ''} of {probe.width}x{probe.height} "
+            f"takes about {_seconds(render_s)} on {device.type} ({pixels / max(render_s, 1e-9):,.0f} pixels/s "
+            f"through this {probe.kind} network)")
+    if time_budget_s is not None:
+        budget = float(time_budget_s)
+        if render_s <= budget / 2:
+            fit_s, note = budget - render_s, f"{what}: the fit gets the other {_seconds(budget - render_s)} of time_budget_s"
+        else:
+            fit_s = budget / 2
+            note = (f"{what}, more than half of time_budget_s={budget:g}: the fit gets {_seconds(fit_s)}, so the run "
+                    f"takes about {_seconds(fit_s + render_s)}; a smaller network (width), a lower multiplier or "
+                    "a smaller clip renders faster")
+    else:
+        fit_s = float(steps or 0) * batch_size * per_pixel * step_passes
+        note = f"{what}, after a fit of {steps} steps (about {_seconds(fit_s)})"
+    share = fit_s / max(fit_s + render_s, 1e-9) if fit_s + render_s > 0 else 1.0
+    return RunPlan(fit_s if time_budget_s is not None else None, render_s, min(max(share, 0.05), 0.99), note)
+
+
+def _seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, s = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {s:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class _RunProgress:
+    """One ``progress(done, total)`` over fit then render, on a fixed total of 1000 so it never
+    goes back: the fit fills [0, share·1000], the render the rest."""
+
+    def __init__(self, progress, fit_share: float):
+        self.progress, self.share, self.shown = progress, float(fit_share), 0
+
+    def _show(self, fraction: float) -> None:
+        self.shown = max(self.shown, min(1000, int(1000 * fraction)))
+        self.progress(self.shown, 1000)
+
+    def fit(self, done, total) -> None:
+        self._show(self.share * done / max(total, 1))
+
+    def render(self, done, total) -> None:
+        self._show(self.share + (1 - self.share) * done / max(total, 1))
+
+
+def iter_fit_and_render(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None, *,
+                        fit_share: float = 0.5, report: dict | None = None):
+    """The streaming form of the ``methods.py`` interface for a per-clip model.
+
+    ``fit(progress) -> ImplicitVideo`` fits the model to ``frames`` [N,H,W,3]; then the clip is
+    yielded in order, one [1,H,W,3] tensor at a time: the input frames as they are, with the m
+    frames rendered at the inserted times between each pair — [(N-1)·(m+1)+1] frames in all,
+    never held together. ``progress(done, total)`` runs once over fit and render (``fit_share``
+    of it for the fit; it never goes back). ``report`` (a dict) receives the model's fit report,
+    its kind and config, the quality verdict (``fit_quality.quality_verdict``) and the render's
+    seconds once it is done."""
+    from .fit_quality import quality_verdict  # noqa: PLC0415
 
     fractions = sorted(float(f) for f in fractions)
     if any(not 0.0 < f < 1.0 for f in fractions):
         raise ValueError(f"insertion fractions must lie strictly between 0 and 1, got {fractions}")
-    fit_units = 1000
-
-    def fit_progress(done, total):
-        progress(int(fit_units * done / max(total, 1)), fit_units)
-
-    fit_start = time.perf_counter()
-    model = fit(fit_progress if progress is not None else None)
-    fit_seconds = max(time.perf_counter() - fit_start, 1e-3)
+    run = _RunProgress(progress, fit_share) if progress is not None else None
+    model = fit(run.fit if run is not None else None)
+    if report is not None:
+        report.update(model.fit_report, kind=model.kind, config=dict(model.config),
+                      verdict=quality_verdict(model.fit_report, model.kind, model.config))
     frames = frames.cpu()                                 # rendered frames come back on the CPU
     n, m = frames.shape[0], len(fractions)
     if m == 0:
-        return frames.clone()
-    render_start = time.perf_counter()
-    render_units = []                                    # set from the first rendered frame
-
-    def render_progress(done, total):
-        if not render_units:
-            per_frame = (time.perf_counter() - render_start) / max(done, 1)
-            render_units.append(max(1, round(fit_units * per_frame * total / fit_seconds)))
-        progress(fit_units + round(render_units[0] * done / max(total, 1)), fit_units + render_units[0])
-
-    rendered = model.render(inserted_times(timing, fractions),
-                            progress=render_progress if progress is not None else None)   # [(n-1)m,H,W,3]
-    out = [frames[:1]]
+        yield frames.clone()
+        return
+    start = time.perf_counter()
+    rendered = model.iter_render(inserted_times(timing, fractions), progress=run.render if run is not None else None)
+    yield frames[:1]
     for i in range(n - 1):
-        out.append(rendered[i * m:(i + 1) * m].to(frames.dtype))
-        out.append(frames[i + 1:i + 2])
-    return torch.cat(out, dim=0)
+        for _ in range(m):
+            yield next(rendered).to(frames.dtype)
+        yield frames[i + 1:i + 2]
+    for _ in rendered:                                    # runs the render's final progress call
+        pass
+    if report is not None:
+        report["render_seconds"] = round(time.perf_counter() - start, 3)
+
+
+def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None, *,
+                        fit_share: float = 0.5, report: dict | None = None) -> torch.Tensor:
+    """The ``methods.py`` interface for a per-clip model: ``iter_fit_and_render`` gathered into
+    one [(N-1)·(m+1)+1, H,W,3] tensor (the input frames kept as they are, m rendered frames
+    between each pair)."""
+    return torch.cat(list(iter_fit_and_render(frames, fractions, timing, fit, progress, fit_share=fit_share,
+                                              report=report)), dim=0)
