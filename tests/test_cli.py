@@ -264,7 +264,7 @@ def test_interpolate_failure_leaves_no_output(tmp_path, gif_clip, fake_methods, 
     (["--method", "blend", "--start", "3", "--stop", "2"], "--stop (2) must be after --start (3)"),
     # options passed on through **options, internal parameters, and what a method can check up front
     (["--method", "neco", "--option", "bogus=1"], "--option bogus: this method has no such option; its options: "
-                                                  "encoding, L, sigma"),
+                                                  "keyframe_residual, encoding, L, sigma"),
     (["--method", "siren-of", "--option", "config=1"], "--option config: this method has no such option"),
     (["--method", "sepconv-gan", "--option", "method=x"], "--option method: this method has no such option; "
                                                           "its options: weights, tile_size, fp16, device, chunk"),

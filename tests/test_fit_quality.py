@@ -8,10 +8,9 @@ import torch
 
 from frameweave.vfi_core import inr, inr_fit
 from frameweave.vfi_core.console import ProgressBar
-from frameweave.vfi_core.fit_quality import (blend_holdout, choose_holdout, detail_ratio, holdout_neighbours,
-                                             quality_verdict)
-from frameweave.vfi_core.inr import ImplicitVideo, _RunProgress, plan_clip_run
-from frameweave.vfi_core.inr_fit import fit_implicit_video
+from frameweave.vfi_core.fit_quality import choose_holdout, detail_ratio, holdout_neighbours, quality_verdict
+from frameweave.vfi_core.inr import ImplicitVideo, _RunProgress, plan_clip_run, with_keyframe_residual
+from frameweave.vfi_core.inr_fit import fit_implicit_video, psnr_from_mse
 from frameweave.vfi_core.timing import FrameTiming
 
 
@@ -55,13 +54,20 @@ def test_choose_holdout_is_interior_spread_and_never_neighbours():
         choose_holdout(8, -2)
 
 
-def test_blend_holdout_uses_the_kept_neighbours_at_the_frame_time():
-    frames = torch.arange(6, dtype=torch.float32)[:, None, None, None].expand(6, 2, 2, 3).clone()   # frame i = i
-    times = [0.0, 0.1, 0.2, 0.5, 0.6, 1.0]
-    assert holdout_neighbours(6, [2, 4]) == [(1, 3), (3, 5)]
-    blend = blend_holdout(frames, times, [2, 4])
-    torch.testing.assert_close(blend[:, 0, 0, 0], torch.tensor([1 + 2 * 0.25, 3 + 2 * 0.2]))
+def test_holdout_neighbours_and_detail():
+    assert holdout_neighbours(6, [2, 4]) == [(1, 3), (3, 5)] and holdout_neighbours(5, [1, 3]) == [(0, 2), (2, 4)]
+    frames = torch.rand(2, 8, 8, 3, generator=torch.Generator().manual_seed(0))
     assert detail_ratio(frames, frames) == pytest.approx(1.0)
+    assert detail_ratio(torch.full_like(frames, 0.5), frames) == 0.0
+
+
+def test_keyframe_residual_gives_the_input_frame_at_its_time_and_the_blend_for_a_fit_linear_in_time():
+    gen = torch.Generator().manual_seed(1)
+    ia, ib, fa, fb = (torch.rand(4, 5, 3, generator=gen) * 0.5 + 0.25 for _ in range(4))
+    for w in (0.0, 0.3, 0.5, 1.0):
+        linear_fit = (1 - w) * fa + w * fb                  # a fit that moves nothing between the frames
+        torch.testing.assert_close(with_keyframe_residual(linear_fit, ia, fa, ib, fb, w), (1 - w) * ia + w * ib)
+    assert torch.equal(with_keyframe_residual(fa, ia, fa, ib, fb, 0.0), ia)
 
 
 def test_fit_holds_frames_out_then_fits_them_and_reports(make_clip):
@@ -81,7 +87,10 @@ def test_fit_holds_frames_out_then_fits_them_and_reports(make_clip):
     assert any(2 in frames_seen for _, frames_seen, _ in phase_b)
     q = result.model.fit_report["quality"]
     assert q["holdout"] == [2] and q["kept_frames"] == 4 and q["at_step"] == 40 and q["refit_from_step"] == 40
-    assert all(math.isfinite(q[k]) for k in ("kept_psnr", "holdout_psnr", "blend_psnr", "detail"))
+    assert all(math.isfinite(q[k]) for k in ("kept_psnr", "holdout_psnr", "holdout_psnr_residual", "blend_psnr",
+                                             "detail", "detail_residual"))
+    blend = 0.5 * (frames[1] + frames[3])                               # 192 pixels: all of them scored
+    assert q["blend_psnr"] == pytest.approx(psnr_from_mse(float(((blend - frames[2]) ** 2).mean())), abs=1e-4)
     assert len(result.holdout_history) == 4                            # steps 10..40
 
 
@@ -251,3 +260,18 @@ def test_fit_nodes_say_the_quality_on_the_node(make_clip, monkeypatch):
     with torch.inference_mode():
         none = FrameWeaveFitNeCo().fit(frames, steps=5, time_budget_s=0.0, width=16, depth=3, holdout=0)
     assert "not measured" in none["ui"]["text"][0]
+
+
+def test_a_budget_that_ends_before_the_refit_still_measures_the_held_out_frames(make_clip, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(inr_fit, "_now", clock)
+    frames = make_clip(5, size=(12, 16))
+
+    def loss(model, batch):
+        clock.t += 0.6                                     # step 1 at 0.6 s (< 80 %), step 2 past the budget
+        return inr_fit.l2_loss(model, batch)
+
+    result = fit_implicit_video(_model(frames), frames, time_budget_s=1.0, batch_size=64, loss_fn=loss, holdout=[2])
+    assert result.stopped_because == "time_budget" and result.steps == 2
+    assert result.quality["at_step"] == 2 and "refit_from_step" not in result.quality
+    assert math.isfinite(result.quality["holdout_psnr"])

@@ -3,8 +3,8 @@
 A fit (NeCo, SIREN-OF) always reproduces the frames it was fitted to better than the frames
 between them, and only the latter matter for interpolation. So the fitting loop holds a few
 interior frames out of the fit (``choose_holdout``), renders the model at their times, and scores
-it against them — next to what the linear blend of their kept neighbours scores on the same
-frames (``blend_holdout``):
+it against them (alone, and with the keyframe residual of its neighbours, ``inr.with_keyframe_residual``)
+— next to what the linear blend of their kept neighbours scores on the same frames:
 
     I_blend(t_h) = (1 - f)·I_a + f·I_b,   f = (t_h - t_a) / (t_b - t_a)        (blend, eq. 1)
 
@@ -46,17 +46,6 @@ def holdout_neighbours(n_frames: int, holdout) -> list:
     return out
 
 
-def blend_holdout(frames: torch.Tensor, times, holdout) -> torch.Tensor:
-    """Linear blend of the kept neighbours at every held-out frame's time (eq. 1), [K,H,W,3].
-    ``frames`` [T,H,W,3], ``times`` [T] normalised frame times, ``holdout`` sorted indices."""
-    times = [float(t) for t in times]
-    out = []
-    for h, (a, b) in zip(sorted(holdout), holdout_neighbours(frames.shape[0], holdout)):
-        f = (times[h] - times[a]) / (times[b] - times[a])
-        out.append((1.0 - f) * frames[a] + f * frames[b])
-    return torch.stack(out)
-
-
 def edge_strength(frames: torch.Tensor) -> torch.Tensor:
     """Mean absolute horizontal + vertical difference of the grey image, per frame [K] ([K,H,W,3] in)."""
     grey = frames.float().mean(dim=-1)                                   # [K,H,W]
@@ -84,20 +73,24 @@ def _suggestions(kind: str, config: dict, seconds: float) -> str:
     return f"give the fit more time ({longer})"
 
 
-def quality_verdict(report: dict, kind: str = "", config: dict | None = None) -> str:
+def quality_verdict(report: dict, kind: str = "", config: dict | None = None, keyframe_residual: bool = False) -> str:
     """Plain sentences on a fit's ``report["quality"]`` (written by ``inr_fit``): the PSNR on the
-    fitted frames, on the held-out ones next to the linear blend, the detail kept, and — when the
-    fit is below the blend or blurred — what to change. Empty when the report has no quality."""
-    q = (report or {}).get("quality") or {}
+    fitted frames, on the held-out ones as they are rendered (the model alone, or with the keyframe
+    residual) next to the linear blend, the detail kept, and — when that is below the blend or
+    blurred — what to change. Empty when the report has no quality."""
+    q = dict((report or {}).get("quality") or {})
     if not q:
         return ""
+    if keyframe_residual and "holdout_psnr_residual" in q:
+        q.update(holdout_psnr=q["holdout_psnr_residual"], detail=q["detail_residual"])
     kept = f"fit PSNR {q['kept_psnr']:.2f} dB on the {q['kept_frames']} fitted frames"
     if not q.get("holdout"):
         return (f"{kept}; no frame was held out ({q.get('frames', 0)} frames), so the quality between "
                 "frames is not measured")
     n = len(q["holdout"])
     gap = q["holdout_psnr"] - q["blend_psnr"]
-    text = (f"{kept}; {q['holdout_psnr']:.2f} dB on {n} frame{'s' if n > 1 else ''} held out of the fit "
+    how = " with the keyframe residual" if keyframe_residual else ""
+    text = (f"{kept}; {q['holdout_psnr']:.2f} dB{how} on {n} frame{'s' if n > 1 else ''} held out of the fit "
             f"(frame{'s' if n > 1 else ''} {', '.join(str(h) for h in q['holdout'])}), where the linear blend "
             f"scores {q['blend_psnr']:.2f} dB; detail {100 * q['detail']:.0f} % of the real frames'")
     problems = []

@@ -17,7 +17,7 @@ from .timing import FrameTiming
 INR_REGISTRY = {}  # kind -> class; filled by @register_inr
 CHECK_EVERY_S = 0.25         # rendering reports progress (ComfyUI: checks Cancel) at least this often
 RENDER_MEMORY = 256 << 20    # bytes of activations per forward pass when rendering on the CPU
-_now = time.perf_counter     # the render's clock for its progress checks (tests replace it)
+_now = time.perf_counter     # the clock of renders and speed probes (tests and benchmarks replace it)
 
 
 def register_inr(cls):
@@ -50,25 +50,31 @@ class ImplicitVideo(torch.nn.Module):
         return torch.stack([gx, gy], dim=-1).reshape(-1, 2)      # [H*W, 2]
 
     @torch.no_grad()
-    def seconds_per_pixel(self, device=None, max_pixels: int = 1 << 14, min_seconds: float = 0.02) -> float:
+    def seconds_per_pixel(self, device=None, max_pixels: int = 1 << 14, min_seconds: float = 0.02,
+                          repeats: int = 3) -> float:
         """Measured seconds per pixel of one forward pass on ``device`` (default: the model's): a
         warm-up pass, then passes of 256, 512, ... pixels until one takes ``min_seconds`` (or
-        ``max_pixels``). Used to split a time budget between fit and render, to size micro-batches
+        ``max_pixels``), then the fastest of ``repeats`` passes of that size (a busy machine
+        interrupts some). Used to split a time budget between fit and render, to size micro-batches
         and to announce how long a render will take."""
         device = torch.device(device) if device is not None else next(self.parameters()).device
-        n, seconds = 256, 0.0
-        while True:
-            coords = torch.rand(n, 3, generator=torch.Generator().manual_seed(n)).to(device)
-            if n == 256:
-                self(coords)                                          # warm-up (allocations, kernels)
+        n = 256
+
+        def timed(coords) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            start = time.perf_counter()
+            start = _now()
             self(coords)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - start
+            return _now() - start
+
+        self(torch.rand(n, 3).to(device))                             # warm-up (allocations, kernels)
+        while True:
+            coords = torch.rand(n, 3, generator=torch.Generator().manual_seed(n)).to(device)
+            seconds = timed(coords)
             if seconds >= min_seconds or n >= max_pixels:
+                seconds = min([seconds] + [timed(coords) for _ in range(max(repeats - 1, 0))])
                 return seconds / n
             n *= 2
 
@@ -157,6 +163,19 @@ def load_inr(path, device="cpu") -> ImplicitVideo:
     return model.to(device)
 
 
+def with_keyframe_residual(rendered, frame_a, render_a, frame_b, render_b, w):
+    """A frame rendered at fraction w between input frames a and b, corrected by the fit's error on
+    them (the keyframe residual, our addition; all values 0..1, any matching shapes):
+
+        Î_t = clamp( f(t) + (1 - w)·(I_a - f(t_a)) + w·(I_b - f(t_b)) )        (keyframe residual)
+
+    At t = t_a it is I_a exactly, so the inserted frames join the kept ones without a jump in
+    sharpness; what the fit missed at the two input frames (fine detail a small network cannot hold)
+    is cross-faded like the linear blend; what the fit adds to the blend is its motion: a fit linear
+    in time between the frames gives exactly the linear blend (1 - w)·I_a + w·I_b."""
+    return (rendered + (1 - w) * (frame_a - render_a) + w * (frame_b - render_b)).clamp(0, 1)
+
+
 def inserted_times(timing: FrameTiming, fractions) -> torch.Tensor:
     """Normalised times ([0,1]) of the frames that ``timing.with_inserted(fractions)`` adds,
     in clip order, [(T-1)·len(fractions)]."""
@@ -237,16 +256,18 @@ class _RunProgress:
 
 
 def iter_fit_and_render(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None, *,
-                        fit_share: float = 0.5, report: dict | None = None):
+                        fit_share: float = 0.5, report: dict | None = None, keyframe_residual: bool = False):
     """The streaming form of the ``methods.py`` interface for a per-clip model.
 
     ``fit(progress) -> ImplicitVideo`` fits the model to ``frames`` [N,H,W,3]; then the clip is
     yielded in order, one [1,H,W,3] tensor at a time: the input frames as they are, with the m
     frames rendered at the inserted times between each pair — [(N-1)·(m+1)+1] frames in all,
-    never held together. ``progress(done, total)`` runs once over fit and render (``fit_share``
-    of it for the fit; it never goes back). ``report`` (a dict) receives the model's fit report,
-    its kind and config, the quality verdict (``fit_quality.quality_verdict``) and the render's
-    seconds once it is done."""
+    never held together. ``keyframe_residual``: the inserted frames get the fit's error on their
+    two input frames (``with_keyframe_residual``; the input frames are rendered too, N more
+    frames). ``progress(done, total)`` runs once over fit and render (``fit_share`` of it for the
+    fit; it never goes back). ``report`` (a dict) receives the model's fit report, its kind and
+    config, the quality verdict (``fit_quality.quality_verdict``, of what is rendered) and the
+    render's seconds once it is done."""
     from .fit_quality import quality_verdict  # noqa: PLC0415
 
     fractions = sorted(float(f) for f in fractions)
@@ -255,30 +276,44 @@ def iter_fit_and_render(frames: torch.Tensor, fractions, timing: FrameTiming, fi
     run = _RunProgress(progress, fit_share) if progress is not None else None
     model = fit(run.fit if run is not None else None)
     if report is not None:
-        report.update(model.fit_report, kind=model.kind, config=dict(model.config),
-                      verdict=quality_verdict(model.fit_report, model.kind, model.config))
+        report.update(model.fit_report, kind=model.kind, config=dict(model.config), keyframe_residual=keyframe_residual,
+                      verdict=quality_verdict(model.fit_report, model.kind, model.config, keyframe_residual))
     frames = frames.cpu()                                 # rendered frames come back on the CPU
     n, m = frames.shape[0], len(fractions)
     if m == 0:
         yield frames.clone()
         return
-    start = time.perf_counter()
-    rendered = model.iter_render(inserted_times(timing, fractions), progress=run.render if run is not None else None)
+    start = _now()
+    render_progress = run.render if run is not None else None
     yield frames[:1]
-    for i in range(n - 1):
-        for _ in range(m):
-            yield next(rendered).to(frames.dtype)
-        yield frames[i + 1:i + 2]
+    if keyframe_residual:        # render in clip order: f(t_0), then per interval m inserted frames and f(t_i+1)
+        times = torch.as_tensor(timing.with_inserted(fractions).normalised(), dtype=torch.float32)
+        rendered = model.iter_render(times, progress=render_progress)
+        before = next(rendered)
+        for i in range(n - 1):
+            inserted = [next(rendered) for _ in range(m)]
+            after = next(rendered)
+            for f, out in zip(fractions, inserted):
+                yield with_keyframe_residual(out, frames[i:i + 1], before, frames[i + 1:i + 2], after, f)
+            yield frames[i + 1:i + 2]
+            before = after
+    else:
+        rendered = model.iter_render(inserted_times(timing, fractions), progress=render_progress)
+        for i in range(n - 1):
+            for _ in range(m):
+                yield next(rendered).to(frames.dtype)
+            yield frames[i + 1:i + 2]
     for _ in rendered:                                    # runs the render's final progress call
         pass
     if report is not None:
-        report["render_seconds"] = round(time.perf_counter() - start, 3)
+        report["render_seconds"] = round(_now() - start, 3)
 
 
 def fit_and_render_clip(frames: torch.Tensor, fractions, timing: FrameTiming, fit, progress=None, *,
-                        fit_share: float = 0.5, report: dict | None = None) -> torch.Tensor:
+                        fit_share: float = 0.5, report: dict | None = None,
+                        keyframe_residual: bool = False) -> torch.Tensor:
     """The ``methods.py`` interface for a per-clip model: ``iter_fit_and_render`` gathered into
     one [(N-1)·(m+1)+1, H,W,3] tensor (the input frames kept as they are, m rendered frames
     between each pair)."""
     return torch.cat(list(iter_fit_and_render(frames, fractions, timing, fit, progress, fit_share=fit_share,
-                                              report=report)), dim=0)
+                                              report=report, keyframe_residual=keyframe_residual)), dim=0)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .inr import ImplicitVideo
+from .inr import ImplicitVideo, with_keyframe_residual
 from .validate import check_frames
 
 EVAL_PIXELS = 1 << 16          # PSNR on at most this many pixels (a fixed random subset above it);
@@ -346,37 +346,50 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
 
     @torch.no_grad()
     def measure_holdout():
-        """The held-out frames: model and linear blend PSNR on the same pixels, detail on centre crops."""
-        from .fit_quality import blend_holdout, detail_ratio  # noqa: PLC0415
+        """The held-out frames as the model renders them, alone and with the keyframe residual of
+        their kept neighbours (``inr.with_keyframe_residual``), and the linear blend of those
+        neighbours: PSNR on the same pixels, detail on centre crops."""
+        from .fit_quality import detail_ratio, holdout_neighbours  # noqa: PLC0415
+
+        a_of, b_of = torch.zeros(T, dtype=torch.long, device=device), torch.zeros(T, dtype=torch.long, device=device)
+        w_of = torch.zeros(T, device=device)
+        for h, (a, b) in zip(held, holdout_neighbours(T, held)):
+            a_of[h], b_of[h] = a, b
+            w_of[h] = (times[h] - times[a]) / (times[b] - times[a])
+
+        def render(fi, p):
+            """(model, model + keyframe residual, linear blend) at pixels p of held-out frames fi, [n,3] each."""
+            a, b, w = a_of[fi], b_of[fi], w_of[fi][:, None]
+            out, out_a, out_b = (model(pixel_coords(f, p, times, H, W)).float().clamp(0, 1) for f in (fi, a, b))
+            return (out, with_keyframe_residual(out, target[a, p], out_a, target[b, p], out_b, w),
+                    (1 - w) * target[a, p] + w * target[b, p])
 
         fi_all, p_all = (t.to(device) for t in _eval_indices(held, P, eval_pixels, seed + 3))
-        blend = blend_holdout(target.reshape(T, H, W, 3), times.tolist(), held).reshape(len(held), P, 3)
-        row = {h: k for k, h in enumerate(held)}
-        rows = torch.tensor([row[int(f)] for f in fi_all.tolist()], device=device)
         model.eval()
-        sq = sq_blend = 0.0
+        sq = [0.0, 0.0, 0.0]
         for s in range(0, fi_all.numel(), eval_chunk):
             fi, p = fi_all[s:s + eval_chunk], p_all[s:s + eval_chunk]
-            out = model(pixel_coords(fi, p, times, H, W)).float().clamp(0, 1)
-            sq += float(((out - target[fi, p]) ** 2).sum())
-            sq_blend += float(((blend[rows[s:s + eval_chunk], p] - target[fi, p]) ** 2).sum())
+            for k, x in enumerate(render(fi, p)):
+                sq[k] += float(((x - target[fi, p]) ** 2).sum())
             checks()
         ch, cw = min(H, CROP), min(W, CROP)
         y0, x0 = (H - ch) // 2, (W - cw) // 2
         crop = (torch.arange(y0, y0 + ch, device=device)[:, None] * W
                 + torch.arange(x0, x0 + cw, device=device)[None, :]).flatten()     # [ch*cw] pixel indices
-        rendered = []
+        crops = [[], []]                                                            # model, with residual
         for h in held:
             fi = torch.full_like(crop, h)
-            rendered.append(torch.cat([model(pixel_coords(fi[s:s + eval_chunk], crop[s:s + eval_chunk], times, H, W))
-                                       .float().clamp(0, 1) for s in range(0, crop.numel(), eval_chunk)]))
+            parts = [render(fi[s:s + eval_chunk], crop[s:s + eval_chunk])[:2] for s in range(0, crop.numel(), eval_chunk)]
+            for k in range(2):
+                crops[k].append(torch.cat([part[k] for part in parts]))
             checks()
         model.train()
-        real = target[held][:, crop].reshape(len(held), ch, cw, 3)
+        real = target[held][:, crop].reshape(len(held), ch, cw, 3).cpu()
         count = fi_all.numel() * 3
-        quality.update(kept_psnr=best_psnr, holdout_psnr=psnr_from_mse(sq / count),
-                       blend_psnr=psnr_from_mse(sq_blend / count), at_step=step,
-                       detail=detail_ratio(torch.stack(rendered).reshape(len(held), ch, cw, 3).cpu(), real.cpu()))
+        detail = [detail_ratio(torch.stack(c).reshape(len(held), ch, cw, 3).cpu(), real) for c in crops]
+        quality.update(kept_psnr=best_psnr, holdout_psnr=psnr_from_mse(sq[0] / count), detail=detail[0],
+                       holdout_psnr_residual=psnr_from_mse(sq[1] / count), detail_residual=detail[1],
+                       blend_psnr=psnr_from_mse(sq[2] / count), at_step=step)
 
     def snapshot():
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -389,14 +402,14 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
                 last_improvement_step = step
             best_state, best_psnr, best_step = snapshot(), psnr, step
 
-    def end_phase_a():
-        """Held-out frames: measured with the best weights so far, then fitted with the others."""
+    def end_phase_a(refit: bool):
+        """Held-out frames: measured with the best weights so far, then (``refit``) fitted with the others."""
         nonlocal phase_a, best_state, best_psnr, best_step, last_improvement_step
         if best_state is not None:
             model.load_state_dict(best_state)
         measure_holdout()
         phase_a = False
-        if refit_share > 0:
+        if refit:
             quality["refit_from_step"] = step
             best_state, best_psnr, best_step, last_improvement_step = None, float("-inf"), step, step
             record(evaluate(eval_all))
@@ -481,18 +494,17 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
                 if result.history[-1][0] != step:
                     record(evaluate(eval_kept if phase_a else eval_all))
                 reason = "time_budget"
-            if phase_a and refit_share > 0:
-                if reason in ("plateau", "target_psnr"):         # converged early: refit for a share of it
-                    quality["phase_a_stop"] = reason
-                    refit_until = step + max(1, math.ceil(step * refit_share / (1 - refit_share)))
-                    reason = None
-                    end_phase_a()
-                elif reason is None and fraction_done() >= 1 - refit_share:
-                    end_phase_a()
-            elif phase_a and reason is not None:                  # no refit: held-out frames stay out
+            if phase_a and refit_share > 0 and reason in ("plateau", "target_psnr"):
+                quality["phase_a_stop"] = reason                 # converged early: refit for a share of it
+                refit_until = step + max(1, math.ceil(step * refit_share / (1 - refit_share)))
+                reason = None
+                end_phase_a(refit=True)
+            elif phase_a and refit_share > 0 and reason is None and fraction_done() >= 1 - refit_share:
+                end_phase_a(refit=True)
+            elif phase_a and reason is not None:       # the end came in phase A: held-out frames stay out
                 if result.history[-1][0] != step:
                     record(evaluate(eval_kept))
-                end_phase_a()
+                end_phase_a(refit=False)
             if step % PROGRESS_EVERY == 0 or reason is not None:
                 checks(force=True)
             else:

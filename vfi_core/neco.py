@@ -47,6 +47,7 @@ def resolve_time_L(time_L: int, L: int, frame_count: int) -> int:
     return max(0, min(int(L), int(frame_count) - 2))
 
 DEFAULT_TIME_BUDGET_S = 120.0   # fit length when neither steps nor a time budget is given
+KEYFRAME_RESIDUAL = True        # the clip method renders with the keyframe residual (inr.with_keyframe_residual)
 
 # fit defaults: the paper's Adam settings; batch 4096 gives twice the updates of 8192 for about the
 # same pixels/s on a CPU (benchmarks/neco.py, docs/neco.md)
@@ -138,7 +139,7 @@ def resolve_holdout(holdout, n_frames: int) -> list:
 
 
 def neco_iter_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None, progress=None,
-                   notify=None, report: dict | None = None, **options):
+                   notify=None, report: dict | None = None, keyframe_residual: bool = KEYFRAME_RESIDUAL, **options):
     """The streaming form of ``neco_interpolate_clip``: the same clip yielded one [1,H,W,3] frame at a
     time (``inr.iter_fit_and_render``). ``time_budget_s`` covers fit and render: the render is
     timed before the fit starts (``inr.plan_clip_run``) and ``notify(text)`` announces it;
@@ -153,7 +154,8 @@ def neco_iter_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None =
         options["time_budget_s"] = DEFAULT_TIME_BUDGET_S
     with torch.inference_mode(False):
         probe = NeCo(frames.shape[1], frames.shape[2], timing, config)
-    plan = plan_clip_run(probe, (frames.shape[0] - 1) * len(fractions), options["device"],
+    renders = (frames.shape[0] - 1) * len(fractions) + (frames.shape[0] if keyframe_residual else 0)
+    plan = plan_clip_run(probe, renders, options["device"],
                          options.get("time_budget_s"), options.get("steps"),
                          int(options.get("batch_size", FIT_DEFAULTS["batch_size"])))
     if plan.fit_budget_s is not None:
@@ -163,11 +165,11 @@ def neco_iter_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None =
     return iter_fit_and_render(
         frames, fractions, timing,
         lambda fit_progress: fit_neco(frames, timing, config=config, progress=fit_progress, **options).model,
-        progress, fit_share=plan.fit_share, report=report)
+        progress, fit_share=plan.fit_share, report=report, keyframe_residual=bool(keyframe_residual))
 
 
 def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None,
-                          progress=None, **options) -> torch.Tensor:
+                          progress=None, keyframe_residual: bool = KEYFRAME_RESIDUAL, **options) -> torch.Tensor:
     """The ``methods.py`` interface: fit NeCo on ``frames`` [N,H,W,3] and return
     [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
     each fraction of every interval (times taken from ``timing`` when given, so uneven GIF delays
@@ -175,8 +177,11 @@ def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming |
 
     ``options``: model config keys (encoding, L, sigma, width, depth, seed), fit options
     (steps, time_budget_s — fit and render together —, holdout, batch_size, lr, ...), and ``device``.
+    ``keyframe_residual``: the rendered frames get the fit's error on their two input frames
+    (``inr.with_keyframe_residual``; False = the model alone, as the paper renders).
     """
-    return torch.cat(list(neco_iter_clip(frames, fractions, timing, progress, **options)), dim=0)
+    return torch.cat(list(neco_iter_clip(frames, fractions, timing, progress, keyframe_residual=keyframe_residual,
+                                         **options)), dim=0)
 
 
 neco_interpolate_clip.option_sources = (tuple(DEFAULT_CONFIG), fit_neco, fit_implicit_video)

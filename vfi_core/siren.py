@@ -142,9 +142,18 @@ PAPER_LAMBDA_OBS = 0.12  # the paper's λ
 LAMBDA_OBS = 0.99
 TERMS_EVERY = 10  # record (step, L_obs, L_of) every this many steps
 METHOD_TIME_BUDGET_S = 300.0  # siren_of_interpolate_clip without steps / time budget (CLI, benchmarks)
-# the clip method's (CLI) network and fit: sized for a CPU (docs/siren_of.md); options override them
+KEYFRAME_RESIDUAL = True      # the clip method renders with the keyframe residual (inr.with_keyframe_residual)
+# the clip method's (CLI) network and fit on a CPU: the paper's width 720 makes a few steps a minute there
+# and renders a 320x240 frame in seconds (docs/siren_of.md); on CUDA the paper's settings. Options override.
 METHOD_CONFIG = {"width": 128, "depth": 4}
 METHOD_FIT = {"lr": 1e-3, "batch_size": 2048}
+
+
+def method_defaults(device) -> tuple:
+    """(config, fit options) of the clip method on ``device``: the CPU network above, or the paper's."""
+    if torch.device(device).type == "cpu":
+        return dict(METHOD_CONFIG), dict(METHOD_FIT)
+    return dict(PAPER_CONFIG), {"lr": FIT_DEFAULTS["lr"], "batch_size": FIT_DEFAULTS["batch_size"]}
 
 
 def _flow_for(frames, flow, preset, progress=None):
@@ -257,7 +266,7 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
 
 
 def siren_of_iter_clip(frames: torch.Tensor, fractions, timing=None, progress=None, notify=None,
-                       report: dict | None = None, **options):
+                       report: dict | None = None, keyframe_residual: bool = KEYFRAME_RESIDUAL, **options):
     """The streaming form of ``siren_of_interpolate_clip``: the same clip yielded one [1,H,W,3]
     frame at a time (``inr.iter_fit_and_render``). ``time_budget_s`` covers fit and render: the
     render is timed before the fit starts (``inr.plan_clip_run``) and ``notify(text)`` announces
@@ -267,22 +276,23 @@ def siren_of_iter_clip(frames: torch.Tensor, fractions, timing=None, progress=No
     from .validate import check_frames  # noqa: PLC0415
 
     frames = check_frames(frames, min_count=2)
-    config = dict(METHOD_CONFIG)
+    if options.get("device") is None:
+        options["device"] = default_device()
+    config, fit_defaults = method_defaults(options["device"])
     config.update(options.pop("config", None) or {})
     config.update({k: options.pop(k) for k in list(options) if k in CONFIG_KEYS})
-    for key, value in METHOD_FIT.items():
+    for key, value in fit_defaults.items():
         options.setdefault(key, value)
     if timing is None:
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
     if options.get("steps") is None and options.get("time_budget_s") is None:
         options["time_budget_s"] = METHOD_TIME_BUDGET_S
-    if options.get("device") is None:
-        options["device"] = default_device()
     with torch.inference_mode(False):
         probe = SirenVideo(frames.shape[1], frames.shape[2], timing,
                            {"seed": int(options.get("seed", 0)), "time_scale": -1.0, **config})
     flow_term = float(options.get("lambda_obs", LAMBDA_OBS)) < 1.0
-    plan = plan_clip_run(probe, (frames.shape[0] - 1) * len(fractions), options["device"],
+    renders = (frames.shape[0] - 1) * len(fractions) + (frames.shape[0] if keyframe_residual else 0)
+    plan = plan_clip_run(probe, renders, options["device"],
                          options.get("time_budget_s"), options.get("steps"),
                          int(options.get("batch_size", FIT_DEFAULTS["batch_size"])), step_passes=15 if flow_term else 6)
     if plan.fit_budget_s is not None:
@@ -293,20 +303,24 @@ def siren_of_iter_clip(frames: torch.Tensor, fractions, timing=None, progress=No
         frames, fractions, timing,
         lambda fit_progress: fit_siren_of(frames, timing=timing, config=config, progress=fit_progress,
                                           **options).model,
-        progress, fit_share=plan.fit_share, report=report)
+        progress, fit_share=plan.fit_share, report=report, keyframe_residual=bool(keyframe_residual))
 
 
-def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None, **options):
+def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None,
+                              keyframe_residual: bool = KEYFRAME_RESIDUAL, **options):
     """The ``methods.py`` interface: fit SIREN-OF on ``frames`` [N,H,W,3] and return
     [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
     each fraction of every interval (times from ``timing``, so uneven GIF delays are honoured).
 
-    ``options``: config keys (width, depth, omega0, time_scale; default ``METHOD_CONFIG``, sized for
-    a CPU), lambda_obs, flow (FLOW or tensor), flow_preset, fit options (steps, time_budget_s — fit
-    and render together —, holdout, batch_size, lr — default ``METHOD_FIT`` —, seed, ...), and
+    ``options``: config keys (width, depth, omega0, time_scale; default ``method_defaults``: sized for
+    a CPU there, the paper's on CUDA), lambda_obs, flow (FLOW or tensor), flow_preset, fit options
+    (steps, time_budget_s — fit and render together —, holdout, batch_size, lr, seed, ...), and
     ``device``. Without steps or a time budget the run takes METHOD_TIME_BUDGET_S seconds.
+    ``keyframe_residual``: the rendered frames get the fit's error on their two input frames
+    (``inr.with_keyframe_residual``; False = the model alone, as the paper renders).
     """
-    return torch.cat(list(siren_of_iter_clip(frames, fractions, timing, progress, **options)), dim=0)
+    return torch.cat(list(siren_of_iter_clip(frames, fractions, timing, progress,
+                                             keyframe_residual=keyframe_residual, **options)), dim=0)
 
 
 siren_of_interpolate_clip.option_sources = (CONFIG_KEYS, fit_siren_of, fit_implicit_video)
