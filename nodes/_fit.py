@@ -99,6 +99,11 @@ def fit_output(model, curve, result) -> dict:
     from ..vfi_core.fit_quality import quality_verdict  # noqa: PLC0415
 
     verdict = quality_verdict(model.fit_report, model.kind, model.config)
+    q = model.fit_report.get("quality") or {}
+    if q.get("holdout") and "holdout_psnr_residual" in q:
+        verdict += (f" Rendered with the keyframe residual (connect these frames to Render Frames' frames input): "
+                    f"{q['holdout_psnr_residual']:.2f} dB on the held-out frames, detail "
+                    f"{100 * q['detail_residual']:.0f} %.")
     if verdict:
         print(f"[FrameWeave] {model.kind} fit: {verdict}")
     return {"ui": {"text": [verdict]} if verdict else {}, "result": (model, curve)}

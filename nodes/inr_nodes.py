@@ -6,9 +6,10 @@ from pathlib import Path
 import torch
 
 from ..vfi_core.fourier_features import ENCODINGS
-from ..vfi_core.inr import ImplicitVideo, load_inr
+from ..vfi_core.inr import ImplicitVideo, iter_render_keyframe_residual, load_inr
 from ..vfi_core.neco import DEFAULT_CONFIG, FIT_DEFAULTS, fit_neco
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
+from ..vfi_core.validate import check_frames
 from . import _comfy
 from ._fit import (FRAMES_INPUT, HOLDOUT_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input,
                    check_fit_request, check_fit_timing, fit_limits, fit_output, fit_title, lr_input, seed_input,
@@ -129,6 +130,9 @@ class FrameWeaveRenderFrames:
                 "absolute_times": ("STRING", {"default": "", "tooltip":
                                    "clip times to render, 0 = first training frame, 1 = last, e.g. "
                                    "0,0.33,0.5 (overrides multiplier and times)"}),
+                "frames": ("IMAGE", {"tooltip": "the frames the model was fitted to: every rendered frame then "
+                                     "gets the fit's error on the two frames around it (keyframe residual): "
+                                     "the input frames come out exactly, the in-between ones keep their detail"}),
             },
         }
 
@@ -139,8 +143,14 @@ class FrameWeaveRenderFrames:
     DESCRIPTION = ("Render a fitted implicit video at the training times plus inserted ones (multiplier / "
                    "times) or at the given clip times; the timing keeps the clip's length.")
 
-    def render(self, model, multiplier=2, times="", absolute_times=""):
+    def render(self, model, multiplier=2, times="", absolute_times="", frames=None):
         model = _check_model(model)
+        if frames is not None:
+            frames = check_frames(frames, name="Render Frames: frames")
+            if frames.shape[0] != len(model.timing) or tuple(frames.shape[1:3]) != (model.height, model.width):
+                raise ValueError(f"Render Frames: frames must be the {len(model.timing)} frames of {model.width}x"
+                                 f"{model.height} the model was fitted to, got {frames.shape[0]} of "
+                                 f"{frames.shape[2]}x{frames.shape[1]}")
         render_times, out_timing = render_schedule(model.timing, int(multiplier), times, absolute_times)
         device = _comfy.torch_device()
         original = next(model.parameters()).device
@@ -151,7 +161,10 @@ class FrameWeaveRenderFrames:
             seconds = len(render_times) * model.height * model.width * model.seconds_per_pixel(device)
             print(f"[FrameWeave] Render Frames: {len(render_times)} frames of {model.width}x{model.height} with this "
                   f"{model.kind} model take about {seconds:.0f} s on {device.type}")
-            frames = model.render(render_times, progress=progress)
+            if frames is None:
+                frames = model.render(render_times, progress=progress)
+            else:
+                frames = torch.cat(list(iter_render_keyframe_residual(model, render_times, frames, progress)))
         finally:
             with torch.inference_mode(False):
                 model.to(original)

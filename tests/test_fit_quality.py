@@ -275,3 +275,22 @@ def test_a_budget_that_ends_before_the_refit_still_measures_the_held_out_frames(
     assert result.stopped_because == "time_budget" and result.steps == 2
     assert result.quality["at_step"] == 2 and "refit_from_step" not in result.quality
     assert math.isfinite(result.quality["holdout_psnr"])
+
+
+def test_render_node_with_the_fitted_frames_adds_the_keyframe_residual(make_clip, monkeypatch):
+    from frameweave.nodes.inr_nodes import FrameWeaveRenderFrames
+
+    monkeypatch.setenv("FRAMEWEAVE_DEVICE", "cpu")
+    frames = make_clip(3, size=(12, 16))
+    model = fit_implicit_video(_model(frames), frames, steps=5, batch_size=64).model
+    node = FrameWeaveRenderFrames()
+    with torch.inference_mode():
+        plain, timing = node.render(model, multiplier=2)
+        corrected, same_timing = node.render(model, multiplier=2, frames=frames)
+    assert same_timing == timing and corrected.shape == plain.shape == (5, 12, 16, 3)
+    torch.testing.assert_close(corrected[::2], frames, atol=1e-6, rtol=0)   # the input frames come out exactly
+    renders = model.render(model.frame_times())
+    expected = with_keyframe_residual(plain[1:2], frames[:1], renders[:1], frames[1:2], renders[1:2], 0.5)
+    torch.testing.assert_close(corrected[1:2], expected, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="the 3 frames of 16x12 the model was fitted to"):
+        node.render(model, multiplier=2, frames=frames[:2])

@@ -17,6 +17,7 @@ from .timing import FrameTiming
 INR_REGISTRY = {}  # kind -> class; filled by @register_inr
 CHECK_EVERY_S = 0.25         # rendering reports progress (ComfyUI: checks Cancel) at least this often
 RENDER_MEMORY = 256 << 20    # bytes of activations per forward pass when rendering on the CPU
+CPU_PASS_FLOPS = 10**9       # at most this much work per forward pass on a CPU (~0.05 s on an idle core)
 _now = time.perf_counter     # the clock of renders and speed probes (tests and benchmarks replace it)
 
 
@@ -51,14 +52,14 @@ class ImplicitVideo(torch.nn.Module):
 
     @torch.no_grad()
     def seconds_per_pixel(self, device=None, max_pixels: int = 1 << 14, min_seconds: float = 0.02,
-                          repeats: int = 3) -> float:
+                          repeats: int = 2) -> float:
         """Measured seconds per pixel of one forward pass on ``device`` (default: the model's): a
-        warm-up pass, then passes of 256, 512, ... pixels until one takes ``min_seconds`` (or
+        warm-up pass, then passes of 64, 128, ... pixels until one takes ``min_seconds`` (or
         ``max_pixels``), then the fastest of ``repeats`` passes of that size (a busy machine
         interrupts some). Used to split a time budget between fit and render, to size micro-batches
         and to announce how long a render will take."""
         device = torch.device(device) if device is not None else next(self.parameters()).device
-        n = 256
+        n = 64
 
         def timed(coords) -> float:
             if device.type == "cuda":
@@ -79,16 +80,23 @@ class ImplicitVideo(torch.nn.Module):
             n *= 2
 
     def render_chunk(self, device=None) -> int:
-        """Pixels per forward pass when rendering: as many as about RENDER_MEMORY bytes of
-        activations allow (~4 live float32 tensors of ``width`` values per pixel; a quarter of the
-        free memory on CUDA, up to 2 GiB), between 4096 and 2^20."""
+        """Pixels per forward pass when rendering or evaluating: as many as about RENDER_MEMORY bytes
+        of activations allow (~4 live float32 tensors of ``width`` values per pixel; a quarter of
+        the free memory on CUDA, up to 2 GiB), between 256 and 2^20; on a CPU also at most
+        CPU_PASS_FLOPS per pass (2 flops per weight and pixel), so that a pass takes a fraction of a
+        second and Cancel is seen between passes. Depends on the model and device only, so a frame
+        is always rendered in the same passes."""
         device = torch.device(device) if device is not None else next(self.parameters()).device
         per_pixel = 16 * max(int(self.config.get("width", 256)), 3)
         budget = RENDER_MEMORY
+        chunk = 1 << 20
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             budget = min(2 << 30, free // 4)
-        return int(min(1 << 20, max(4096, budget // per_pixel)))
+        else:
+            weights = sum(p.numel() for p in self.parameters())
+            chunk = CPU_PASS_FLOPS // max(2 * weights, 1)
+        return int(max(64, min(chunk, 1 << 20, max(256, budget // per_pixel))))
 
     @torch.no_grad()
     def iter_render(self, times, chunk: int | None = None, progress=None):
@@ -174,6 +182,42 @@ def with_keyframe_residual(rendered, frame_a, render_a, frame_b, render_b, w):
     is cross-faded like the linear blend; what the fit adds to the blend is its motion: a fit linear
     in time between the frames gives exactly the linear blend (1 - w)·I_a + w·I_b."""
     return (rendered + (1 - w) * (frame_a - render_a) + w * (frame_b - render_b)).clamp(0, 1)
+
+
+def iter_render_keyframe_residual(model: "ImplicitVideo", times, frames: torch.Tensor, progress=None):
+    """``model.iter_render(times)`` with the keyframe residual (``with_keyframe_residual``): every
+    frame at normalised time u gets the fit's error on the input frames a, b around it
+    (t_a <= u <= t_b, w = (u - t_a) / (t_b - t_a)); ``frames`` [T,H,W,3] are the frames the model
+    was fitted to. Yields [1,H,W,3] in the order of ``times`` (sorted); the input frames are rendered
+    once each, in the same pass (one progress over all), and at most two are held."""
+    frames = frames.cpu()
+    keys = [float(t) for t in model.frame_times()]
+    if len(keys) != frames.shape[0]:
+        raise ValueError(f"keyframe residual: the model was fitted to {len(keys)} frames, got {frames.shape[0]}")
+    plan, schedule, scheduled = [], [], set()
+    for u in (float(t) for t in torch.as_tensor(times, dtype=torch.float32).flatten()):
+        a = max(0, min(len(keys) - 2, sum(1 for k in keys if k <= u) - 1)) if len(keys) > 1 else 0
+        b = min(a + 1, len(keys) - 1)
+        for k in (a, b):
+            if k not in scheduled:
+                scheduled.add(k)
+                schedule.append(("key", k, keys[k]))
+        w = 0.0 if b == a else min(max((u - keys[a]) / (keys[b] - keys[a]), 0.0), 1.0)
+        plan.append((a, b, w))
+        schedule.append(("out", len(plan) - 1, u))
+    rendered = model.iter_render([t for _, _, t in schedule], progress=progress)
+    renders = {}
+    for kind, index, _ in schedule:
+        out = next(rendered)
+        if kind == "key":
+            renders[index] = out
+            continue
+        a, b, w = plan[index]
+        for k in [k for k in renders if k < a]:
+            del renders[k]                                       # only the keyframes still ahead are kept
+        yield with_keyframe_residual(out, frames[a:a + 1], renders[a], frames[b:b + 1], renders[b], w)
+    for _ in rendered:                                            # the render's final progress call
+        pass
 
 
 def inserted_times(timing: FrameTiming, fractions) -> torch.Tensor:
@@ -286,23 +330,14 @@ def iter_fit_and_render(frames: torch.Tensor, fractions, timing: FrameTiming, fi
     start = _now()
     render_progress = run.render if run is not None else None
     yield frames[:1]
-    if keyframe_residual:        # render in clip order: f(t_0), then per interval m inserted frames and f(t_i+1)
-        times = torch.as_tensor(timing.with_inserted(fractions).normalised(), dtype=torch.float32)
-        rendered = model.iter_render(times, progress=render_progress)
-        before = next(rendered)
-        for i in range(n - 1):
-            inserted = [next(rendered) for _ in range(m)]
-            after = next(rendered)
-            for f, out in zip(fractions, inserted):
-                yield with_keyframe_residual(out, frames[i:i + 1], before, frames[i + 1:i + 2], after, f)
-            yield frames[i + 1:i + 2]
-            before = after
+    if keyframe_residual:
+        rendered = iter_render_keyframe_residual(model, inserted_times(timing, fractions), frames, render_progress)
     else:
         rendered = model.iter_render(inserted_times(timing, fractions), progress=render_progress)
-        for i in range(n - 1):
-            for _ in range(m):
-                yield next(rendered).to(frames.dtype)
-            yield frames[i + 1:i + 2]
+    for i in range(n - 1):
+        for _ in range(m):
+            yield next(rendered).to(frames.dtype)
+        yield frames[i + 1:i + 2]
     for _ in rendered:                                    # runs the render's final progress call
         pass
     if report is not None:

@@ -43,7 +43,7 @@ EVAL_PIXELS = 1 << 16          # PSNR on at most this many pixels (a fixed rando
                                # 65536 random pixels estimate the PSNR to about ±0.03 dB at a few % of the fit
 PROGRESS_EVERY = 10            # steps between progress callbacks (and every CHECK_EVERY_S seconds)
 CHECK_EVERY_S = 0.25           # the longest wait between two progress / cancel checks the loop aims at
-CHUNK_TARGET_S = 0.25          # a step whose passes take longer is split into micro-batches this long
+CHUNK_TARGET_S = 0.1           # a step whose passes take longer is split into micro-batches this long
 STEP_PASSES = 6                # a training step costs about this many forward passes (first guess)
 CROP = 128                     # detail of held-out frames is measured on centre crops this size
 REFIT_SHARE = 0.2              # the last share of a fit with held-out frames fits them too
@@ -268,6 +268,11 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
          holdout, refit_share):
     T, H, W, _ = frames.shape
     P = H * W
+
+    def setup_check():                  # Cancel between the set-up stages (progress stays at 0)
+        if progress is not None:
+            progress(0, steps if steps is not None else 1000)
+
     target = frames.detach().clone().reshape(T, P, 3).to(device)           # [T,H*W,3] (a copy)
     times = model.frame_times().to(device)                                 # [T]
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -283,9 +288,12 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
 
     # fixed evaluation sets: the fitted frames (every pixel, or a random subset of big clips),
     # the same over all frames once held-out frames join the fit, and a small one of the held-out frames
+    setup_check()
     eval_kept = [t.to(device) for t in _eval_indices(kept, P, eval_pixels, seed + 1)]
+    setup_check()
     eval_all = [t.to(device) for t in _eval_indices(range(T), P, eval_pixels, seed + 1)] if held else eval_kept
     eval_held = [t.to(device) for t in _eval_indices(held, P, max(eval_pixels // 4, 1), seed + 2)] if held else None
+    setup_check()
 
     autocast_dtype, use_scaler = _amp_settings(device, amp)
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -323,7 +331,8 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
 
     checks = _Checks(progress, position)
     seconds_per_pixel = model.seconds_per_pixel(device) if progress is not None else 0.0
-    eval_chunk = int(min(1 << 16, max(1024, CHECK_EVERY_S / max(seconds_per_pixel, 1e-12))))
+    setup_check()
+    eval_chunk = min(1 << 16, model.render_chunk(device))
     # micro-batches per step: a step that would run longer than CHUNK_TARGET_S between two checks is
     # split (gradients accumulated, the same update); first guess from the forward speed
     # (backward and loss ~ STEP_PASSES forwards), then from the measured step times

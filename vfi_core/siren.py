@@ -141,7 +141,7 @@ PAPER_LAMBDA_OBS = 0.12  # the paper's λ
 # level with λ = 1 on average (+0.04 dB) and best where the gaps are widest (realshort k = 4).
 LAMBDA_OBS = 0.99
 TERMS_EVERY = 10  # record (step, L_obs, L_of) every this many steps
-METHOD_TIME_BUDGET_S = 300.0  # siren_of_interpolate_clip without steps / time budget (CLI, benchmarks)
+METHOD_TIME_BUDGET_S = 120.0  # siren_of_interpolate_clip without steps / time budget: fit + render (CLI)
 KEYFRAME_RESIDUAL = True      # the clip method renders with the keyframe residual (inr.with_keyframe_residual)
 # the clip method's (CLI) network and fit on a CPU: the paper's width 720 makes a few steps a minute there
 # and renders a 320x240 frame in seconds (docs/siren_of.md); on CUDA the paper's settings. Options override.
@@ -233,8 +233,13 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     with torch.inference_mode(False):
         frames = frames.clone()
         field = None
+
+        def setup_check(*_):                    # progress(0, ...): only Cancel is checked while setting up
+            if progress is not None:
+                progress(0, int(steps) if steps is not None else 1000)
+
         if lam < 1.0 or flow is not None:
-            field = _flow_for(frames, flow, flow_preset)
+            field = _flow_for(frames, flow, flow_preset, setup_check)
         model = SirenVideo(H, W, timing, cfg)
         if device is not None:
             model = model.to(device)
@@ -243,8 +248,10 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
         if lam < 1.0:
             velocity = flow_velocity(field.forward, field.backward, timing.normalised())   # [T,H,W,2]
             velocity = velocity.float().reshape(T, H * W, 2).to(dev)                      # [T,H*W,2]
+            setup_check()
             if held:
                 velocity_kept = _kept_velocity(frames, field, timing, held, flow_preset).to(dev)
+                setup_check()
         terms = []
 
         def loss_fn(net, batch):
