@@ -566,3 +566,30 @@ def test_program_ignores_ctrl_c_once_its_work_is_over(monkeypatch, capsys):
     assert calls == [(signal.SIGINT, signal.SIG_IGN)]
     calls.clear()
     assert cli.main(["interpolate", "--list-methods"]) == 0 and calls == []
+
+
+class CliTalk:
+    """A node that is not an output but reports in words (as the fit nodes report their quality)."""
+    RETURN_TYPES = ("NUMBER",)
+    FUNCTION = "go"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"x": ("NUMBER",)}}
+
+    def go(self, x):
+        return {"ui": {"text": [f"fit PSNR {x} dB; BELOW the linear blend"]}, "result": (x,)}
+
+
+def test_run_prints_the_text_of_nodes_that_are_not_outputs(tmp_path, cli_nodes, monkeypatch, capsys):
+    monkeypatch.setitem(NODE_CLASS_MAPPINGS, "CliTalk", CliTalk)
+    wf = {"1": {"class_type": "CliNumber", "inputs": {"value": 3, "note": "", "loud": False, "scale": 1.0}},
+          "2": {"class_type": "CliTalk", "inputs": {"x": ["1", 0]}},
+          "3": {"class_type": "CliWrite", "inputs": {"x": ["2", 0], "filename_prefix": "cli"}}}
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(wf))
+    assert cli.main(["run", str(path), "--output-dir", str(tmp_path / "o")]) == 0
+    assert "text: fit PSNR 3.0 dB; BELOW the linear blend" in capsys.readouterr().out
+    assert cli.main(["run", str(path), "--output-dir", str(tmp_path / "o"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["2"]["ui"]["text"] == ["fit PSNR 3.0 dB; BELOW the linear blend"] and "3" in report

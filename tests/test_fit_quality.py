@@ -294,3 +294,18 @@ def test_render_node_with_the_fitted_frames_adds_the_keyframe_residual(make_clip
     torch.testing.assert_close(corrected[1:2], expected, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="the 3 frames of 16x12 the model was fitted to"):
         node.render(model, multiplier=2, frames=frames[:2])
+
+
+def test_render_passes_are_bounded_by_work_on_a_cpu():
+    """On a CPU a render / evaluation pass does at most CPU_PASS_FLOPS of work (Cancel is checked between
+    passes): a few hundred pixels for the paper's SIREN, many more for small networks."""
+    from frameweave.vfi_core.siren import PAPER_CONFIG, SirenVideo
+
+    timing = FrameTiming.from_fps(3, 10.0)
+    paper = SirenVideo(8, 8, timing, dict(PAPER_CONFIG))
+    weights = sum(p.numel() for p in paper.parameters())
+    chunk = paper.render_chunk("cpu")
+    assert 64 <= chunk and chunk * 2 * weights <= inr.CPU_PASS_FLOPS
+    small = SirenVideo(8, 8, timing, {"width": 32, "depth": 3})
+    assert small.render_chunk("cpu") > 50 * chunk
+    assert paper.seconds_per_pixel("cpu") > 0
