@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--after", type=float, default=15.0, help="seconds into the node before Cancel")
     ap.add_argument("--render", action="store_true", help="cancel during Render Frames instead of the fit "
                                                           "(the fit then gets --fit-steps steps)")
-    ap.add_argument("--fit-steps", type=int, default=20)
+    ap.add_argument("--fit-steps", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", help="also write the markdown here")
     args = ap.parse_args(argv)

@@ -17,7 +17,7 @@ from .timing import FrameTiming
 INR_REGISTRY = {}  # kind -> class; filled by @register_inr
 CHECK_EVERY_S = 0.25         # rendering reports progress (ComfyUI: checks Cancel) at least this often
 RENDER_MEMORY = 256 << 20    # bytes of activations per forward pass when rendering on the CPU
-CPU_PASS_FLOPS = 10**9       # at most this much work per forward pass on a CPU (~0.05 s on an idle core)
+CPU_PASS_FLOPS = 3 * 10**8   # at most this much work per forward pass on a CPU (~15 ms on an idle core)
 _now = time.perf_counter     # the clock of renders and speed probes (tests and benchmarks replace it)
 
 
@@ -52,16 +52,18 @@ class ImplicitVideo(torch.nn.Module):
 
     @torch.no_grad()
     def seconds_per_pixel(self, device=None, max_pixels: int = 1 << 14, min_seconds: float = 0.02,
-                          repeats: int = 2) -> float:
+                          repeats: int = 2, check=None) -> float:
         """Measured seconds per pixel of one forward pass on ``device`` (default: the model's): a
         warm-up pass, then passes of 64, 128, ... pixels until one takes ``min_seconds`` (or
         ``max_pixels``), then the fastest of ``repeats`` passes of that size (a busy machine
         interrupts some). Used to split a time budget between fit and render, to size micro-batches
-        and to announce how long a render will take."""
+        and to announce how long a render will take. ``check()`` (e.g. a Cancel check) runs between passes."""
         device = torch.device(device) if device is not None else next(self.parameters()).device
         n = 64
 
         def timed(coords) -> float:
+            if check is not None:
+                check()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = _now()

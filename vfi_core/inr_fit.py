@@ -330,7 +330,7 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
         return min(1000, int(1000 * elapsed() / budget)), 1000
 
     checks = _Checks(progress, position)
-    seconds_per_pixel = model.seconds_per_pixel(device) if progress is not None else 0.0
+    seconds_per_pixel = model.seconds_per_pixel(device, check=setup_check) if progress is not None else 0.0
     setup_check()
     eval_chunk = min(1 << 16, model.render_chunk(device))
     # micro-batches per step: a step that would run longer than CHUNK_TARGET_S between two checks is
@@ -481,8 +481,8 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
             else:
                 optimizer.step()
             step += 1
-            per_chunk = (_now() - step_start) / chunks
-            if per_chunk > 2 * CHUNK_TARGET_S or (chunks > 1 and per_chunk < CHUNK_TARGET_S / 4):
+            per_chunk = (_now() - step_start) / chunks        # (micro-batches only matter for Cancel checks)
+            if progress is not None and (per_chunk > 2 * CHUNK_TARGET_S or (chunks > 1 and per_chunk < CHUNK_TARGET_S / 4)):
                 chunks = max(1, min(batch_size, math.ceil(per_chunk * chunks / CHUNK_TARGET_S)))
 
             at_end = (steps is not None and step >= steps) or (budget is not None and elapsed() >= budget)
