@@ -53,6 +53,12 @@ def main(argv=None) -> int:
         print(f"{r['name']}: {'ok' if r['ok'] else 'FAILED ' + r['error']}, {r['wall']:.1f} s wall, "
               f"{r['cpu']:.1f} s CPU, load {r['load'][0]:.1f} -> {r['load'][1]:.1f}", file=sys.stderr, flush=True)
         rows.append(r)
+        write_report(args.out, report(rows, argv))             # after every workflow: a partial table survives
+    print(report(rows, argv))
+    return 0
+
+
+def report(rows, argv) -> str:
     command = "python benchmarks/example_workflows.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = ["# Example workflows: run time on a CPU", "",
              f"- command: `{command.strip()}` (each: `python -m frameweave run example_workflows/NAME.json`)",
@@ -64,10 +70,7 @@ def main(argv=None) -> int:
     for r in rows:
         lines.append(f"| {r['name']} | {'ok' if r['ok'] else 'failed: ' + r['error']} | {r['wall']:.1f} | "
                      f"{r['cpu']:.1f} | {r['load'][0]:.1f} -> {r['load'][1]:.1f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    write_report(args.out, text)
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
