@@ -132,13 +132,16 @@ def test_quality_verdict_says_below_the_blend_and_what_to_change():
 
 # --- cancel checks by time (issue 13 item 4) --------------------------------------------------------------
 def test_slow_steps_are_split_so_cancel_is_checked_every_quarter_second(make_clip, monkeypatch):
-    """A step that costs 4 s (fake clock: each pixel of the loss costs 4/256 s) is split into micro-batches;
-    progress (which raises ComfyUI's Cancel) is called at least every second of fake time, and a Cancel at
-    fake 10 s ends the fit within a second of it."""
+    """A step that costs 4 s (fake clock: each pixel of the loss costs 4/256 s) is split into micro-batches
+    of bounded work; progress (which raises ComfyUI's Cancel) is called at least every second of fake time,
+    and a Cancel at fake 10 s ends the fit within a second of it."""
     clock = FakeClock()
     monkeypatch.setattr(inr_fit, "_now", clock)
-    monkeypatch.setattr(ImplicitVideo, "seconds_per_pixel", lambda self, device=None, **kw: 4.0 / 256 / inr_fit.STEP_PASSES)
     frames = make_clip(3, size=(12, 16))
+    model = _model(frames)
+    weights = sum(p.numel() for p in model.parameters())
+    monkeypatch.setattr(inr_fit, "TRAIN_PASS_FLOPS", 16 * inr_fit.STEP_PASSES * 2 * weights)   # 64 pixels a piece
+    assert inr_fit.micro_batches(model, 256, "cpu") == 4
     calls = []
 
     class Cancelled(Exception):
@@ -154,17 +157,18 @@ def test_slow_steps_are_split_so_cancel_is_checked_every_quarter_second(make_cli
             raise Cancelled
 
     with pytest.raises(Cancelled):
-        fit_implicit_video(_model(frames), frames, steps=100, batch_size=256, loss_fn=loss, progress=progress,
-                           eval_every=1000)
+        fit_implicit_video(model, frames, steps=100, batch_size=256, loss_fn=loss, progress=progress, eval_every=1000)
     gaps = [b - a for a, b in zip([0.0] + calls[:-1], calls)]
     assert max(gaps) <= 1.0 and 10.0 <= calls[-1] <= 11.0
 
 
 def test_accumulated_micro_batches_give_the_same_update(make_clip, monkeypatch):
     frames = make_clip(3, size=(12, 16))
-    one = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256, progress=lambda d, t: None).model
-    monkeypatch.setattr(ImplicitVideo, "seconds_per_pixel", lambda self, device=None, **kw: 1.0)   # -> 256 chunks
-    many = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256, progress=lambda d, t: None).model
+    one = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256).model
+    monkeypatch.setattr(inr_fit, "TRAIN_PASS_FLOPS", 1)                    # -> 64-pixel micro-batches
+    assert inr_fit.micro_batches(_model(frames), 256, "cpu") == 4
+    assert inr_fit.micro_batches(_model(frames), 256, "cuda") == 1
+    many = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256).model
     for a, b in zip(one.parameters(), many.parameters()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 

@@ -43,8 +43,8 @@ EVAL_PIXELS = 1 << 16          # PSNR on at most this many pixels (a fixed rando
                                # 65536 random pixels estimate the PSNR to about ±0.03 dB at a few % of the fit
 PROGRESS_EVERY = 10            # steps between progress callbacks (and every CHECK_EVERY_S seconds)
 CHECK_EVERY_S = 0.25           # the longest wait between two progress / cancel checks the loop aims at
-CHUNK_TARGET_S = 0.1           # a step whose passes take longer is split into micro-batches this long
-STEP_PASSES = 6                # a training step costs about this many forward passes (first guess)
+TRAIN_PASS_FLOPS = 10**9       # on a CPU a step is split into micro-batches of at most this much work
+STEP_PASSES = 6                # a training step costs about this many forward passes (plans, estimates)
 CROP = 128                     # detail of held-out frames is measured on centre crops this size
 REFIT_SHARE = 0.2              # the last share of a fit with held-out frames fits them too
 _now = time.perf_counter       # the loop's clock (tests replace it with a fake one)
@@ -250,6 +250,19 @@ def _check_refit_share(share) -> float:
     return share
 
 
+def micro_batches(model: torch.nn.Module, batch_size: int, device) -> int:
+    """How many micro-batches a step of ``batch_size`` pixels is split into (gradients accumulated:
+    the same update), so that Cancel is checked between pieces of bounded work: on a CPU at most
+    TRAIN_PASS_FLOPS each (about STEP_PASSES·2 flops per weight and pixel for forward, loss and
+    backward; ~0.05-0.2 s on an idle core), 1 elsewhere. It depends on the model and device only —
+    not on timings — so a fit does the same arithmetic however busy the machine is."""
+    if torch.device(device).type != "cpu":
+        return 1
+    weights = sum(p.numel() for p in model.parameters())
+    per_chunk = max(64, TRAIN_PASS_FLOPS // (STEP_PASSES * 2 * max(weights, 1)))
+    return max(1, min(int(batch_size), math.ceil(int(batch_size) / per_chunk)))
+
+
 def _eval_indices(frames_list, n_pixels: int, limit: int, seed: int):
     """(frame index [N], pixel index [N]) of every pixel of ``frames_list``, or of ``limit`` random
     ones (drawn with replacement: a permutation of all pixels would take 8 bytes per pixel, 5 GB for
@@ -330,13 +343,9 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
         return min(1000, int(1000 * elapsed() / budget)), 1000
 
     checks = _Checks(progress, position)
-    seconds_per_pixel = model.seconds_per_pixel(device, check=setup_check) if progress is not None else 0.0
-    setup_check()
     eval_chunk = min(1 << 16, model.render_chunk(device))
-    # micro-batches per step: a step that would run longer than CHUNK_TARGET_S between two checks is
-    # split (gradients accumulated, the same update); first guess from the forward speed
-    # (backward and loss ~ STEP_PASSES forwards), then from the measured step times
-    chunks = max(1, min(batch_size, math.ceil(seconds_per_pixel * batch_size * STEP_PASSES / CHUNK_TARGET_S)))
+    chunks = micro_batches(model, batch_size, device)
+    setup_check()
 
     @torch.no_grad()
     def evaluate(which) -> float:
@@ -450,7 +459,6 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
                     group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * fraction_done()))
             frame_index, pixel_index = (sample_kept if phase_a else sample_all)(batch_size, generator)
             optimizer.zero_grad(set_to_none=True)
-            step_start = _now()
             bounds = [round(c * batch_size / chunks) for c in range(chunks + 1)]
             for c in range(chunks):
                 fi, pi = frame_index[bounds[c]:bounds[c + 1]], pixel_index[bounds[c]:bounds[c + 1]]
@@ -481,9 +489,6 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
             else:
                 optimizer.step()
             step += 1
-            per_chunk = (_now() - step_start) / chunks        # (micro-batches only matter for Cancel checks)
-            if progress is not None and (per_chunk > 2 * CHUNK_TARGET_S or (chunks > 1 and per_chunk < CHUNK_TARGET_S / 4)):
-                chunks = max(1, min(batch_size, math.ceil(per_chunk * chunks / CHUNK_TARGET_S)))
 
             at_end = (steps is not None and step >= steps) or (budget is not None and elapsed() >= budget)
             if step % eval_every == 0 or at_end:
