@@ -237,6 +237,8 @@ def _node_progress_bars(reporter):
     base = _comfy.Progress
 
     class CliProgress(base):
+        checks_cancel = False     # Ctrl-C interrupts by itself: no need to split steps for Cancel checks
+
         def __init__(self, total: int):
             super().__init__(total)
             self._cli_bar = reporter.make_bar(total)

@@ -140,7 +140,7 @@ def test_slow_steps_are_split_so_cancel_is_checked_every_quarter_second(make_cli
     frames = make_clip(3, size=(12, 16))
     model = _model(frames)
     weights = sum(p.numel() for p in model.parameters())
-    monkeypatch.setattr(inr_fit, "TRAIN_PASS_FLOPS", 16 * inr_fit.STEP_PASSES * 2 * weights)   # 64 pixels a piece
+    monkeypatch.setattr(inr_fit, "TRAIN_PASS_FLOPS", 64 * inr_fit.STEP_PASSES * 2 * weights)   # 64 pixels a piece
     assert inr_fit.micro_batches(model, 256, "cpu") == 4
     calls = []
 
@@ -156,6 +156,7 @@ def test_slow_steps_are_split_so_cancel_is_checked_every_quarter_second(make_cli
         if clock.t >= 10.0:
             raise Cancelled
 
+    progress.checks_cancel = True                          # as ComfyUI's (nodes._comfy.Progress)
     with pytest.raises(Cancelled):
         fit_implicit_video(model, frames, steps=100, batch_size=256, loss_fn=loss, progress=progress, eval_every=1000)
     gaps = [b - a for a, b in zip([0.0] + calls[:-1], calls)]
@@ -165,10 +166,15 @@ def test_slow_steps_are_split_so_cancel_is_checked_every_quarter_second(make_cli
 def test_accumulated_micro_batches_give_the_same_update(make_clip, monkeypatch):
     frames = make_clip(3, size=(12, 16))
     one = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256).model
-    monkeypatch.setattr(inr_fit, "TRAIN_PASS_FLOPS", 1)                    # -> 64-pixel micro-batches
-    assert inr_fit.micro_batches(_model(frames), 256, "cpu") == 4
+    monkeypatch.setattr(inr_fit, "TRAIN_PASS_FLOPS", 1)                    # -> 16-pixel micro-batches
+    assert inr_fit.micro_batches(_model(frames), 256, "cpu") == 16
     assert inr_fit.micro_batches(_model(frames), 256, "cuda") == 1
-    many = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256).model
+
+    def cancel_checks(done, total):
+        pass
+
+    cancel_checks.checks_cancel = True
+    many = fit_implicit_video(_model(frames), frames, steps=3, batch_size=256, progress=cancel_checks).model
     for a, b in zip(one.parameters(), many.parameters()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 

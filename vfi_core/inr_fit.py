@@ -43,7 +43,8 @@ EVAL_PIXELS = 1 << 16          # PSNR on at most this many pixels (a fixed rando
                                # 65536 random pixels estimate the PSNR to about ±0.03 dB at a few % of the fit
 PROGRESS_EVERY = 10            # steps between progress callbacks (and every CHECK_EVERY_S seconds)
 CHECK_EVERY_S = 0.25           # the longest wait between two progress / cancel checks the loop aims at
-TRAIN_PASS_FLOPS = 10**9       # on a CPU a step is split into micro-batches of at most this much work
+TRAIN_PASS_FLOPS = 3 * 10**8   # where progress checks Cancel, a CPU step is split into pieces of this much work
+MICRO_BATCH_MIN = 16           # pixels: the smallest piece
 STEP_PASSES = 6                # a training step costs about this many forward passes (plans, estimates)
 CROP = 128                     # detail of held-out frames is measured on centre crops this size
 REFIT_SHARE = 0.2              # the last share of a fit with held-out frames fits them too
@@ -254,12 +255,14 @@ def micro_batches(model: torch.nn.Module, batch_size: int, device) -> int:
     """How many micro-batches a step of ``batch_size`` pixels is split into (gradients accumulated:
     the same update), so that Cancel is checked between pieces of bounded work: on a CPU at most
     TRAIN_PASS_FLOPS each (about STEP_PASSES·2 flops per weight and pixel for forward, loss and
-    backward; ~0.05-0.2 s on an idle core), 1 elsewhere. It depends on the model and device only —
-    not on timings — so a fit does the same arithmetic however busy the machine is."""
+    backward; ~15-50 ms on an idle core), at least MICRO_BATCH_MIN pixels; 1 elsewhere. It depends on
+    the model and device only — not on timings — so a fit does the same arithmetic however busy the
+    machine is. Used only where progress checks Cancel (``progress.checks_cancel``, ComfyUI): small
+    pieces cost some speed, and Ctrl-C on the command line needs no check."""
     if torch.device(device).type != "cpu":
         return 1
     weights = sum(p.numel() for p in model.parameters())
-    per_chunk = max(64, TRAIN_PASS_FLOPS // (STEP_PASSES * 2 * max(weights, 1)))
+    per_chunk = max(MICRO_BATCH_MIN, TRAIN_PASS_FLOPS // (STEP_PASSES * 2 * max(weights, 1)))
     return max(1, min(int(batch_size), math.ceil(int(batch_size) / per_chunk)))
 
 
@@ -344,7 +347,7 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
 
     checks = _Checks(progress, position)
     eval_chunk = min(1 << 16, model.render_chunk(device))
-    chunks = micro_batches(model, batch_size, device)
+    chunks = micro_batches(model, batch_size, device) if getattr(progress, "checks_cancel", False) else 1
     setup_check()
 
     @torch.no_grad()
