@@ -125,6 +125,10 @@ def test_quality_verdict_says_below_the_blend_and_what_to_change():
     assert "time_budget_s=300" in text and "width 128" in text and "Flow Warp" in text
     report["quality"].update(holdout_psnr=30.0, detail=0.9)
     assert quality_verdict(report, "neco", {}).endswith("The fit is on a par with the linear blend between frames.")
+    report["quality"].update(holdout_psnr=12.0, detail=0.05, holdout_psnr_residual=29.4, detail_residual=0.8)
+    text = quality_verdict(report, "siren-of", {}, keyframe_residual=True)   # a fit that barely started
+    assert "29.40 dB with the keyframe residual" in text and "The model alone scores 12.00 dB there" in text
+    assert "mostly the cross-fade" in text and text.endswith("on a par with the linear blend between frames.")
     report["quality"].update(holdout=[], holdout_psnr=None)
     assert "not measured" in quality_verdict(report)
     assert quality_verdict({}) == ""

@@ -18,6 +18,7 @@ import torch
 
 BELOW_BLEND_DB = 0.5     # a fit more than this below the blend on the held-out frames is "below"
 BLURRED_DETAIL = 0.5     # held-out frames with less than half the real detail are "blurred"
+WEAK_MODEL_DB = 3.0      # a model alone this far below the blend adds little to the keyframe residual
 
 
 def choose_holdout(n_frames: int, count: int = -1) -> list:
@@ -81,8 +82,9 @@ def quality_verdict(report: dict, kind: str = "", config: dict | None = None, ke
     q = dict((report or {}).get("quality") or {})
     if not q:
         return ""
-    if keyframe_residual and "holdout_psnr_residual" in q:
-        q.update(holdout_psnr=q["holdout_psnr_residual"], detail=q["detail_residual"])
+    residual_shown = keyframe_residual and "holdout_psnr_residual" in q
+    if residual_shown:
+        q.update(model_psnr=q["holdout_psnr"], holdout_psnr=q["holdout_psnr_residual"], detail=q["detail_residual"])
     kept = f"fit PSNR {q['kept_psnr']:.2f} dB on the {q['kept_frames']} fitted frames"
     if not q.get("holdout"):
         return (f"{kept}; no frame was held out ({q.get('frames', 0)} frames), so the quality between "
@@ -99,6 +101,9 @@ def quality_verdict(report: dict, kind: str = "", config: dict | None = None, ke
                         "plain cross-fade")
     if q["detail"] < BLURRED_DETAIL:
         problems.append("the in-between frames are blurred")
+    if residual_shown and q.get("model_psnr", q["blend_psnr"]) < q["blend_psnr"] - WEAK_MODEL_DB:
+        text += (f". The model alone scores {q['model_psnr']:.2f} dB there: what these frames show is mostly the "
+                 "cross-fade of the input frames; a longer fit lets the network add their motion")
     if not problems:
         verdict = "on a par with the linear blend" if gap <= BELOW_BLEND_DB else "above the linear blend"
         return f"{text}. The fit is {verdict} between frames."
