@@ -51,40 +51,38 @@ class ImplicitVideo(torch.nn.Module):
         return torch.stack([gx, gy], dim=-1).reshape(-1, 2)      # [H*W, 2]
 
     @torch.no_grad()
-    def seconds_per_pixel(self, device=None, max_pixels: int = 1 << 14, min_seconds: float = 0.02,
-                          repeats: int = 2, check=None) -> float:
-        """Measured seconds per pixel of one forward pass on ``device`` (default: the model's): a
-        warm-up pass, then passes of 64, 128, ... pixels until one takes ``min_seconds`` (or
-        ``max_pixels``), then the fastest of ``repeats`` passes of that size (a busy machine
-        interrupts some). Used to split a time budget between fit and render, to size micro-batches
-        and to announce how long a render will take. ``check()`` (e.g. a Cancel check) runs between passes."""
+    def seconds_per_pixel(self, device=None, min_seconds: float = 0.05, repeats: int = 2, check=None) -> float:
+        """Measured seconds per pixel of rendering on ``device`` (default: the model's): passes of
+        ``render_chunk`` pixels, as a render makes them (their fixed costs included), repeated until
+        they take ``min_seconds``; the fastest of ``repeats`` such runs. On a CPU the clock is the
+        process's CPU time over torch's threads — what an idle machine gives, whatever else runs (wall
+        time on a busy machine measures the waiting); on CUDA wall time. Used to split a time budget
+        between fit and render and to announce how long a render takes. ``check()`` (e.g. a Cancel
+        check) runs between passes."""
         device = torch.device(device) if device is not None else next(self.parameters()).device
-        n = 64
-
-        # on a CPU the process's CPU time over torch's threads: what an idle machine gives, whatever
-        # else runs (wall time on a busy machine measured the waiting, 100x off); on CUDA wall time
+        n = self.render_chunk(device)
+        coords = torch.rand(n, 3, generator=torch.Generator().manual_seed(0)).to(device)
         clock = _now if device.type == "cuda" or _now is not time.perf_counter else \
             (lambda: time.process_time() / max(torch.get_num_threads(), 1))
 
-        def timed(coords) -> float:
-            if check is not None:
-                check()
+        def timed(passes: int) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = clock()
-            self(coords)
+            for _ in range(passes):
+                if check is not None:
+                    check()
+                self(coords)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             return clock() - start
 
-        self(torch.rand(n, 3).to(device))                             # warm-up (allocations, kernels)
-        while True:
-            coords = torch.rand(n, 3, generator=torch.Generator().manual_seed(n)).to(device)
-            seconds = timed(coords)
-            if seconds >= min_seconds or n >= max_pixels:
-                seconds = min([seconds] + [timed(coords) for _ in range(max(repeats - 1, 0))])
-                return seconds / n
-            n *= 2
+        timed(1)                                                      # warm-up (allocations, kernels)
+        passes = 1
+        while (seconds := timed(passes)) < min_seconds and passes < 1 << 16:
+            passes *= 2
+        seconds = min([seconds] + [timed(passes) for _ in range(max(repeats - 1, 0))])
+        return max(seconds, 1e-12) / (passes * n)
 
     def render_chunk(self, device=None) -> int:
         """Pixels per forward pass when rendering or evaluating: as many as about RENDER_MEMORY bytes
