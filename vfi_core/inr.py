@@ -55,15 +55,22 @@ class ImplicitVideo(torch.nn.Module):
         """Measured seconds per pixel of rendering on ``device`` (default: the model's): passes of
         ``render_chunk`` pixels, as a render makes them (their fixed costs included), repeated until
         they take ``min_seconds``; the fastest of ``repeats`` such runs. On a CPU the clock is the
-        process's CPU time over torch's threads — what an idle machine gives, whatever else runs (wall
-        time on a busy machine measures the waiting); on CUDA wall time. Used to split a time budget
+        process's CPU time with one torch thread, divided by torch's thread count — what an idle
+        machine gives, whatever else runs (wall time on a busy machine measures the waiting, and
+        waiting threads spin); on CUDA wall time. Used to split a time budget
         between fit and render and to announce how long a render takes. ``check()`` (e.g. a Cancel
         check) runs between passes."""
         device = torch.device(device) if device is not None else next(self.parameters()).device
+        threads = torch.get_num_threads()
+        if device.type == "cpu" and _now is time.perf_counter and threads > 1:
+            torch.set_num_threads(1)            # one thread's CPU time: idle threads' spinning is not counted
+            try:
+                return self.seconds_per_pixel(device, min_seconds, repeats, check) / threads
+            finally:
+                torch.set_num_threads(threads)
         n = self.render_chunk(device)
         coords = torch.rand(n, 3, generator=torch.Generator().manual_seed(0)).to(device)
-        clock = _now if device.type == "cuda" or _now is not time.perf_counter else \
-            (lambda: time.process_time() / max(torch.get_num_threads(), 1))
+        clock = _now if device.type == "cuda" or _now is not time.perf_counter else time.process_time
 
         def timed(passes: int) -> float:
             if device.type == "cuda":
