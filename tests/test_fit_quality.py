@@ -323,3 +323,14 @@ def test_render_passes_are_bounded_by_work_on_a_cpu():
     small = SirenVideo(8, 8, timing, {"width": 32, "depth": 3})
     assert small.render_chunk("cpu") > 50 * chunk
     assert paper.seconds_per_pixel("cpu") > 0
+
+
+def test_the_switch_to_the_refit_keeps_what_phase_a_learned(make_clip):
+    """A fit with fewer steps than eval_every before the switch: the weights at the switch are scored
+    and kept (not the step-0 weights, the only ones scored before)."""
+    frames = make_clip(5, size=(12, 16))
+    result = fit_implicit_video(_model(frames), frames, steps=50, batch_size=256, eval_every=1000, holdout=[2],
+                                plateau_patience=0, lr=3e-3)
+    q = result.quality
+    assert [h[0] for h in result.history[:2]] == [0, 40] and q["kept_psnr"] == result.history[1][2]
+    assert q["kept_psnr"] > result.history[0][2] + 1.0

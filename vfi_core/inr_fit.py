@@ -426,6 +426,8 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
     def end_phase_a(refit: bool):
         """Held-out frames: measured with the best weights so far, then (``refit``) fitted with the others."""
         nonlocal phase_a, best_state, best_psnr, best_step, last_improvement_step
+        if result.history[-1][0] != step:      # the weights now compete too (a slow fit may not have
+            record(evaluate(eval_kept))        # reached its first evaluation since step 0)
         if best_state is not None:
             model.load_state_dict(best_state)
         measure_holdout()
@@ -519,8 +521,6 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
             elif phase_a and refit_share > 0 and reason is None and fraction_done() >= 1 - refit_share:
                 end_phase_a(refit=True)
             elif phase_a and reason is not None:       # the end came in phase A: held-out frames stay out
-                if result.history[-1][0] != step:
-                    record(evaluate(eval_kept))
                 end_phase_a(refit=False)
             if step % PROGRESS_EVERY == 0 or reason is not None:
                 checks(force=True)
