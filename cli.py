@@ -12,7 +12,9 @@ Exit codes: 0 success, 2 the command or workflow is wrong (clean message, nothin
 import argparse
 import contextlib
 import json
+import logging
 import os
+import signal
 import shutil
 import sys
 import time
@@ -235,6 +237,8 @@ def _node_progress_bars(reporter):
     base = _comfy.Progress
 
     class CliProgress(base):
+        checks_cancel = False     # Ctrl-C interrupts by itself: no need to split steps for Cancel checks
+
         def __init__(self, total: int):
             super().__init__(total)
             self._cli_bar = reporter.make_bar(total)
@@ -330,6 +334,8 @@ def cmd_run(args) -> int:
     from .nodes._comfy import output_directory  # noqa: PLC0415
     out_dir = output_dir if output_dir is not None else output_directory()
     shown = _result_nodes(workflow, results, NODE_CLASS_MAPPINGS)
+    # nodes that are not outputs but report in words (a fit's quality): shown as well
+    shown += [i for i in results if i not in shown and (getattr(results[i], "ui", None) or {}).get("text")]
     if args.json:
         report = {}
         for node_id in shown:
@@ -396,8 +402,9 @@ def _list_methods() -> int:
     return EXIT_OK
 
 
-def _check_output_target(dst: Path) -> None:
-    """Fail before any work if the output cannot be written (unknown extension, missing folder)."""
+def _check_output_target(dst: Path, overwrite: bool = False) -> None:
+    """Fail before any work if the output cannot be written (unknown extension, missing folder) or
+    would replace an existing file without ``--overwrite``."""
     from .vfi_core.frame_writer import WRITE_EXTS  # noqa: PLC0415
 
     text = str(dst)
@@ -407,9 +414,87 @@ def _check_output_target(dst: Path) -> None:
                          "or a folder path (no extension) for numbered PNGs")
     if folder and dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise UsageError(f"{dst} already exists and is not an empty folder")
+    if not folder and dst.exists() and not overwrite:
+        raise UsageError(f"{dst} already exists; pass --overwrite to replace it (or choose another -o)")
     parent = Path(text.rstrip("/" + os.sep)).expanduser().parent
     if not parent.is_dir():
         raise UsageError(f"output folder {parent} does not exist")
+
+
+MAX_MULTIPLIER = 16           # as the nodes' multiplier widgets: 16x is 15 new frames per interval
+PAIRWISE_METHODS = ("linear", "flow", "sepconv", "sepconv-gan")   # every pair independent of the others
+SEGMENT_BYTES = 256 << 20     # pairwise methods run on segments of the clip whose output is about this big
+
+
+class _MethodFailed(Exception):
+    """An exception of the method while the output was being written (``original`` is it)."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(str(original))
+        self.original = original
+
+
+def _tag_method_errors(stream):
+    """Re-raise the method's own exceptions (not the writer's) as ``_MethodFailed``."""
+    try:
+        yield from stream
+    except Exception as exc:  # noqa: BLE001
+        raise _MethodFailed(exc) from exc
+
+
+def _pairwise_stream(func, frames, fractions, timing, progress, options: dict):
+    """The clip through a method whose pairs are independent, a segment of pairs at a time (each
+    segment's output about SEGMENT_BYTES): the frames are yielded as they are made, so only one
+    segment's output is held. ``progress`` runs once over all segments, out of 1000."""
+    n_pairs, m = frames.shape[0] - 1, len(fractions)
+    frame_bytes = frames[0].numel() * frames.element_size()
+    per_segment = max(1, min(n_pairs, SEGMENT_BYTES // max((m + 1) * frame_bytes, 1)))
+    for s in range(0, n_pairs, per_segment):
+        e = min(s + per_segment, n_pairs)
+
+        def seg_progress(done, total, s=s, e=e):
+            progress(int(1000 * (s + (e - s) * done / max(total, 1)) / n_pairs), 1000)
+
+        out = func(frames[s:e + 1], fractions, timing=timing.subset(range(s, e + 1)),
+                   progress=seg_progress if progress is not None else None, **options)
+        expected = (e - s) * (m + 1) + 1
+        if out.shape[0] != expected:
+            raise RuntimeError(f"returned {out.shape[0]} frames for {e - s} pair(s), expected {expected}")
+        yield out if s == 0 else out[1:]
+
+
+def _method_stream(name: str, func, frames, fractions, timing, progress, options: dict, notify, report: dict):
+    """The interpolated clip as a stream of frame batches, in order (never held whole where the
+    method allows it): a clip method's own stream (``func.iterate``), pairwise methods segment by
+    segment, any other method in one call."""
+    iterate = getattr(func, "iterate", None)
+    if iterate is not None:
+        return iterate(frames, fractions, timing=timing, progress=progress, notify=notify, report=report, **options)
+    if name in PAIRWISE_METHODS or getattr(func, "pairwise", False):
+        return _pairwise_stream(func, frames, fractions, timing, progress, options)
+    return iter([func(frames, fractions, timing=timing, progress=progress, **options)])
+
+
+def _written_summary(dst: Path, written, timing) -> list:
+    """Lines describing the file as read back (frames, size, duration), and what differs from the
+    clip's own timing, with the format's notes."""
+    from .vfi_core.frame_reader import probe  # noqa: PLC0415
+
+    try:
+        info = probe(dst)
+    except Exception:  # noqa: BLE001  (the writer's own account, when the file cannot be probed)
+        info = {}
+    count = info.get("frame_count") or written.frames
+    width, height = info.get("width") or written.width, info.get("height") or written.height
+    seconds = info.get("duration") or written.seconds
+    lines = [f"wrote {written.path}: {count} frames {width}x{height}, {seconds:.3f} s "
+             f"({count / max(seconds, 1e-9):.2f} fps average)"]
+    intended = timing.end - timing.timestamps[0]
+    if abs(seconds - intended) > 0.015 or count != len(timing):
+        lines.append(f"note: the interpolated clip has {len(timing)} frames over {intended:.3f} s; the file holds "
+                     f"{count} frames over {seconds:.3f} s")
+    lines += [f"note: {note}" for note in written.notes]
+    return lines
 
 
 def cmd_interpolate(args) -> int:
@@ -422,7 +507,7 @@ def cmd_interpolate(args) -> int:
         raise UsageError(f"input not found: {src}")
     if dst.resolve() == src.resolve():
         raise UsageError("the output must not overwrite the input; choose another -o path")
-    _check_output_target(dst)
+    _check_output_target(dst, overwrite=args.overwrite)
     problems = [text for bad, text in (
         (args.start < 0, f"--start must be >= 0, got {args.start}"),
         (args.step < 1, f"--step must be >= 1, got {args.step}"),
@@ -432,7 +517,7 @@ def cmd_interpolate(args) -> int:
     if problems:
         raise UsageError("; ".join(problems))
 
-    from .vfi_core import frames_io  # noqa: PLC0415
+    from .vfi_core import frame_writer, frames_io  # noqa: PLC0415
     from .vfi_core.console import ProgressBar, format_seconds  # noqa: PLC0415
     from .vfi_core.methods import get_method  # noqa: PLC0415
     from .vfi_core.timing import multiplier_fractions, parse_times  # noqa: PLC0415
@@ -440,10 +525,15 @@ def cmd_interpolate(args) -> int:
     try:
         if args.times is not None:
             fractions = parse_times(args.times)
+            if len(fractions) > MAX_MULTIPLIER - 1:
+                raise ValueError(f"--times: at most {MAX_MULTIPLIER - 1} times per interval, got {len(fractions)}")
         else:
             multiplier = 2 if args.multiplier is None else args.multiplier
             if multiplier < 2:
                 raise ValueError(f"--multiplier must be at least 2, got {multiplier}")
+            if multiplier > MAX_MULTIPLIER:
+                raise ValueError(f"--multiplier must be at most {MAX_MULTIPLIER} (as the nodes), got {multiplier}; "
+                                 "for more, interpolate the result again")
             fractions = multiplier_fractions(multiplier)
         method = get_method(args.method)
     except ValueError as exc:
@@ -469,45 +559,53 @@ def cmd_interpolate(args) -> int:
         _note(f"note: {note}", args.quiet)
     frames, timing = clip.frames, clip.timing
     n, h, w = frames.shape[0], frames.shape[1], frames.shape[2]
-    _note(f"read {n} frame(s) {w}x{h} from {src} in {time.perf_counter() - t0:.2f} s", args.quiet)
+    _note(f"read {n} frame(s) {w}x{h}, {timing.end - timing.timestamps[0]:.3f} s, from {src} in "
+          f"{time.perf_counter() - t0:.2f} s", args.quiet)
     if n < 2:
         _err(f"{src}: need at least 2 frames to interpolate, got {n} "
              "(check --start/--stop/--step/--max-frames)")
         return EXIT_FAILED
 
+    out_timing = timing.with_inserted(fractions)
+    total = len(out_timing)
+    _note(f"will write {total} frames ({n - 1} intervals x {len(fractions) + 1} + 1) over "
+          f"{out_timing.end - out_timing.timestamps[0]:.3f} s, streamed to the file as they are made", args.quiet)
     label = f"{args.method} x{len(fractions) + 1}" if args.times is None else f"{args.method} t={args.times}"
+    report = {}
     t1 = time.perf_counter()
+    quiet_log = frame_writer.log.level
+    frame_writer.log.setLevel(logging.ERROR)   # the format's notes are printed in the summary below
     try:
         with ProgressBar(label, enabled=not args.quiet) as bar:
-            out = method(frames, fractions, timing=timing, progress=bar, **options)
+            stream = _method_stream(args.method, method, frames, fractions, timing, bar, options,
+                                    lambda text: bar.note(f"note: {text}"), report)
+            written = frame_writer.write_clip(dst, _tag_method_errors(stream), timing=out_timing,
+                                              gif_timing=args.gif_timing)
     except KeyboardInterrupt:
-        _err("interrupted; nothing was written")
+        _err("interrupted; nothing was written" + (f" (the existing {dst} is unchanged)" if dst.exists() else ""))
         return 130
     except Exception as exc:  # noqa: BLE001  (reported with its type; --traceback shows more)
+        failed = exc.original if isinstance(exc, _MethodFailed) else exc
         if args.traceback:
             import traceback  # noqa: PLC0415
-            traceback.print_exc()
-        _err(f"{args.method} failed: {type(exc).__name__}: {exc}")
+            traceback.print_exception(failed)
+        if isinstance(exc, _MethodFailed) or not isinstance(exc, (OSError, ValueError)):
+            _err(f"{args.method} failed: {type(failed).__name__}: {failed}; nothing was written")
+        else:
+            _err(f"could not write {dst}: {type(failed).__name__}: {failed}")
         return EXIT_FAILED
-    expected = (n - 1) * (len(fractions) + 1) + 1
-    if out.shape[0] != expected:
-        _err(f"{args.method} returned {out.shape[0]} frames, expected {expected}; nothing was written")
-        return EXIT_FAILED
+    finally:
+        frame_writer.log.setLevel(quiet_log)
     seconds = time.perf_counter() - t1
-
-    out_timing = timing.with_inserted(fractions)
-    try:   # written to DST.part and renamed when complete: a failure leaves no output file
-        written = frames_io.write_frames(dst, out, timing=out_timing)
+    try:                                        # the output is complete: an interrupt now changes nothing
+        _note(f"interpolated {n} -> {total} frames with {args.method} and wrote them in {format_seconds(seconds)} "
+              f"({(total - n) / max(seconds, 1e-9):.1f} new frames/s)", args.quiet)
+        if report.get("verdict"):
+            print(f"{args.method} fit: {report['verdict']}")
+        for line in _written_summary(dst, written, out_timing):
+            print(line)
     except KeyboardInterrupt:
-        _err(f"interrupted while writing; {dst} was not written")
-        return 130
-    except Exception as exc:  # noqa: BLE001
-        _err(f"could not write {dst}: {type(exc).__name__}: {exc}")
-        return EXIT_FAILED
-    _note(f"interpolated {n} -> {out.shape[0]} frames with {args.method} in {format_seconds(seconds)} "
-          f"({(out.shape[0] - n) / max(seconds, 1e-9):.1f} new frames/s)", args.quiet)
-    print(f"wrote {written}: {out.shape[0]} frames {w}x{h}, {out_timing.fps():.3f} fps average, "
-          f"{out_timing.end - out_timing.timestamps[0]:.3f} s")
+        _err(f"interrupted after {dst} was written completely")
     return EXIT_OK
 
 
@@ -630,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="linear, flow, neco, siren-of, sepconv, sepconv-gan (default: flow); see --list-methods")
     rate = itp.add_mutually_exclusive_group()
     rate.add_argument("--multiplier", type=int, default=None, metavar="M",
-                      help="frame-rate multiplier: insert frames at t = j/M (default 2)")
+                      help=f"frame-rate multiplier 2..{MAX_MULTIPLIER}: insert frames at t = j/M (default 2)")
     rate.add_argument("--times", metavar="T1,T2,...", help="explicit in-between times in (0,1), e.g. 0.25,0.5")
     itp.add_argument("--start", type=int, default=0, help="first input frame to read (default 0)")
     itp.add_argument("--stop", type=int, default=None, help="stop before this input frame")
@@ -640,6 +738,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="frame rate for an image folder or still images (videos/GIFs carry their own timing)")
     itp.add_argument("--option", action="append", metavar="KEY=VALUE",
                      help="method option, e.g. --option steps=500 (repeatable; values parsed as JSON)")
+    itp.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
+    itp.add_argument("--gif-timing", choices=("stretch", "keep_duration"), default="stretch",
+                     help="a GIF cannot show frames shorter than 20 ms: stretch = keep every frame, the clip "
+                          "plays longer (default); keep_duration = keep the duration, write fewer frames "
+                          "chosen evenly. WebP, APNG and MP4 keep both")
     itp.add_argument("--list-methods", action="store_true", help="list the methods and exit")
     _add_output_flags(itp, "no progress bar or notes on stderr", "show the full traceback on failure")
     itp.set_defaults(func=cmd_interpolate)
@@ -657,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of ``python -m frameweave`` and the ``frameweave`` script; returns the exit code."""
+    program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
@@ -673,3 +777,9 @@ def main(argv=None) -> int:
     except UsageError as exc:
         _err(str(exc))
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    finally:
+        if program:       # the work is over: Ctrl-C during interpreter shutdown (torch's exit hooks)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)     # would only print a traceback

@@ -99,13 +99,15 @@ EXAMPLES = [
     Example("neco_x4", "NeCo x4", "**NeCo** fits a coordinate network to the clip (150 steps here; "
             "more steps or a time budget fit better), **Render Frames** renders it at 4x the frame rate.",
             [load_frames(), Node(2, "FrameWeaveFitNeCo", {**clip(), "steps": 150, "time_budget_s": 0.0}),
-             Node(3, "FrameWeaveRenderFrames", {"model": link(2, "model"), "multiplier": 4}),
+             Node(3, "FrameWeaveRenderFrames", {"model": link(2, "model"), "multiplier": 4,
+                                                 "frames": link(1, "frames")}),
              save(4, 3, "neco_x4")]),
     Example("neco_evaluate", "NeCo on dropped frames", "NeCo fitted to the kept frames only, rendered at the "
             "dropped times (multiplier wired to Drop Frames' stride) and scored by **PSNR / SSIM**.",
             [load_frames(), drop_frames(),
              Node(3, "FrameWeaveFitNeCo", {**kept(), "steps": 150, "time_budget_s": 0.0}),
-             Node(4, "FrameWeaveRenderFrames", {"model": link(3, "model"), "multiplier": link(2, "stride")}),
+             Node(4, "FrameWeaveRenderFrames", {"model": link(3, "model"), "multiplier": link(2, "stride"),
+                                                 "frames": link(2, "kept")}),
              score(5, 4, None)]),
     Example("siren_of_x2", "SIREN-OF x2", "**SIREN-OF**: a SIREN fitted with the optical-flow constraint "
             "(small network, 1000 steps for a CPU), rendered at 2x the frame rate.",
@@ -113,7 +115,8 @@ EXAMPLES = [
              Node(3, "FrameWeaveFitSIRENOF", {**clip(), "flow": link(2, "flow"), "width": 64, "depth": 4,
                                                "steps": 1000, "time_budget_s": 0.0, "lr": 0.001,
                                                "batch_size": 2048}),
-             Node(4, "FrameWeaveRenderFrames", {"model": link(3, "model"), "multiplier": 2}),
+             Node(4, "FrameWeaveRenderFrames", {"model": link(3, "model"), "multiplier": 2,
+                                                 "frames": link(1, "frames")}),
              save(5, 4, "siren_of_x2")]),
     Example("sepconv_x2", "SepConv x2", "**SepConv** with the shipped CPU weights: a network predicts "
             "per-pixel kernels, the new frame is their separable local convolution.",

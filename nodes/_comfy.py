@@ -58,6 +58,8 @@ class Progress:
     """Callable ``progress(done, total)`` for vfi_core loops: drives ComfyUI's progress bar and
     checks for interruption. Outside ComfyUI it does nothing (the CLI passes its own)."""
 
+    checks_cancel = True   # vfi_core loops then split long steps so that Cancel is seen within a second
+
     def __init__(self, total: int):
         utils = _comfy_utils()
         self._bar = utils.ProgressBar(total) if utils is not None else None

@@ -84,9 +84,34 @@ def fit_limits(steps: int, budget: float) -> dict:
 
 
 def fit_title(method: str, result) -> str:
-    """Title of the training-curve image: best train PSNR and its step, steps, seconds, why it stopped."""
+    """Title of the training-curve image: best train PSNR and its step, steps, seconds, why it
+    stopped, and the held-out frames' PSNR next to the linear blend's when frames were held out."""
+    q = getattr(result, "quality", None) or {}
+    held = (f"; held-out {q['holdout_psnr']:.2f} dB, blend {q['blend_psnr']:.2f} dB"
+            if q.get("holdout") and "holdout_psnr" in q else "")
     return (f"{method} fit: best {result.best_psnr:.2f} dB at step {result.best_step} "
-            f"({result.steps} steps, {result.seconds:.0f} s, stopped: {result.stopped_because})")
+            f"({result.steps} steps, {result.seconds:.0f} s, stopped: {result.stopped_because}){held}")
+
+
+def fit_output(model, curve, result) -> dict:
+    """A fit node's return value: the outputs, and the fit's quality in words as the node's text
+    (shown on the node in ComfyUI, printed by ``frameweave run``, logged on the server)."""
+    from ..vfi_core.fit_quality import quality_verdict  # noqa: PLC0415
+
+    verdict = quality_verdict(model.fit_report, model.kind, model.config)
+    q = model.fit_report.get("quality") or {}
+    if q.get("holdout") and "holdout_psnr_residual" in q:
+        verdict += (f" Rendered with the keyframe residual (connect these frames to Render Frames' frames input): "
+                    f"{q['holdout_psnr_residual']:.2f} dB on the held-out frames, detail "
+                    f"{100 * q['detail_residual']:.0f} %.")
+    if verdict:
+        print(f"[FrameWeave] {model.kind} fit: {verdict}")
+    return {"ui": {"text": [verdict]} if verdict else {}, "result": (model, curve)}
+
+
+HOLDOUT_INPUT = ("INT", {"default": -1, "min": -1, "max": 1000, "tooltip":
+                 "frames held out of the fit (for its first 80 %) to measure it between frames against "
+                 "the linear blend; -1 = auto (one per 8 frames), 0 = none; the node's text gives the result"})
 
 
 def training_curve(history, title: str) -> torch.Tensor:

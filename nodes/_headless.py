@@ -285,6 +285,12 @@ def check_literal(value, type_spec, extra: dict):
         return value
     if type_spec == "*":
         return value
+    if type_spec in ("INT", "FLOAT") and isinstance(value, str):    # ComfyUI converts "4" with int()/float()
+        try:
+            value = int(value.strip()) if type_spec == "INT" else float(value.strip())
+        except ValueError:
+            raise ValueError(f"expected {'an integer (INT)' if type_spec == 'INT' else 'a number (FLOAT)'}, "
+                             f"got the text {value!r}") from None
     if type_spec == "INT":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 (isinstance(value, float) and not value.is_integer()):

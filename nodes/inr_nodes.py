@@ -6,14 +6,15 @@ from pathlib import Path
 import torch
 
 from ..vfi_core.fourier_features import ENCODINGS
-from ..vfi_core.inr import ImplicitVideo, load_inr
+from ..vfi_core.inr import ImplicitVideo, iter_render_keyframe_residual, load_inr
 from ..vfi_core.neco import DEFAULT_CONFIG, FIT_DEFAULTS, fit_neco
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
+from ..vfi_core.validate import check_frames
 from . import _comfy
 from ._widgets import MULTIPLIER_MAX
-from ._fit import (FRAMES_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input, check_fit_request,
-                   check_fit_timing, fit_limits, fit_title, lr_input, seed_input, time_budget_input,
-                   training_curve)
+from ._fit import (FRAMES_INPUT, HOLDOUT_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input,
+                   check_fit_request, check_fit_timing, fit_limits, fit_output, fit_title, lr_input, seed_input,
+                   time_budget_input, training_curve)
 
 INR_SUFFIX = ".safetensors"
 
@@ -57,23 +58,23 @@ class FrameWeaveFitNeCo(FitNode):
                 "batch_size": batch_size_input(FIT_DEFAULTS["batch_size"], "random pixels per optimiser step"),
                 "seed": seed_input("initialisation, Gaussian frequencies and pixel sampling"),
             },
-            "optional": {"timing": TIMING_INPUT},
+            "optional": {"timing": TIMING_INPUT, "holdout": HOLDOUT_INPUT},
         }
 
     DESCRIPTION = ("NeCo: fit a coordinate network f(x, y, t) -> RGB to this clip (no training set), then render "
                    "any time with Render Frames. Returns the model with the best train PSNR and its training curve.")
 
     def fit(self, frames, steps=0, time_budget_s=300.0, encoding="basic", L=10, sigma=10.0, width=256, depth=8, time_L=-1,
-            lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None):
+            lr=1e-3, weight_decay=1e-8, batch_size=4096, seed=0, timing=None, holdout=-1):
         frames, steps, budget = check_fit_request("Fit NeCo", frames, steps, time_budget_s)
         check_fit_timing("Fit NeCo", frames, timing)
         config = {"encoding": encoding, "L": int(L), "sigma": float(sigma), "width": int(width),
                   "depth": int(depth), "seed": int(seed), "time_L": int(time_L)}
         result = fit_neco(frames, timing, config=config, lr=float(lr), weight_decay=float(weight_decay),
-                          batch_size=int(batch_size), seed=int(seed), **fit_limits(steps, budget))
+                          batch_size=int(batch_size), seed=int(seed), holdout=int(holdout), **fit_limits(steps, budget))
         with torch.inference_mode(False):     # moved weights stay ordinary tensors (ComfyUI runs us in it)
             model = result.model.cpu()
-        return model, training_curve(result.history, fit_title("NeCo", result))
+        return fit_output(model, training_curve(result.history, fit_title("NeCo", result)), result)
 
 
 def absolute_render_times(text: str) -> list:
@@ -130,6 +131,9 @@ class FrameWeaveRenderFrames:
                 "absolute_times": ("STRING", {"default": "", "tooltip":
                                    "clip times to render, 0 = first training frame, 1 = last, e.g. "
                                    "0,0.33,0.5 (overrides multiplier and times)"}),
+                "frames": ("IMAGE", {"tooltip": "the frames the model was fitted to: every rendered frame then "
+                                     "gets the fit's error on the two frames around it (keyframe residual): "
+                                     "the input frames come out exactly, the in-between ones keep their detail"}),
             },
         }
 
@@ -140,16 +144,28 @@ class FrameWeaveRenderFrames:
     DESCRIPTION = ("Render a fitted implicit video at the training times plus inserted ones (multiplier / "
                    "times) or at the given clip times; the timing keeps the clip's length.")
 
-    def render(self, model, multiplier=2, times="", absolute_times=""):
+    def render(self, model, multiplier=2, times="", absolute_times="", frames=None):
         model = _check_model(model)
+        if frames is not None:
+            frames = check_frames(frames, name="Render Frames: frames")
+            if frames.shape[0] != len(model.timing) or tuple(frames.shape[1:3]) != (model.height, model.width):
+                raise ValueError(f"Render Frames: frames must be the {len(model.timing)} frames of {model.width}x"
+                                 f"{model.height} the model was fitted to, got {frames.shape[0]} of "
+                                 f"{frames.shape[2]}x{frames.shape[1]}")
         render_times, out_timing = render_schedule(model.timing, int(multiplier), times, absolute_times)
         device = _comfy.torch_device()
         original = next(model.parameters()).device
-        progress = _comfy.Progress(len(render_times))
+        progress = _comfy.Progress(len(render_times) * model.height * model.width)   # pixels
         try:
             with torch.inference_mode(False):      # moving the weights must not make inference tensors
                 model.to(device)
-            frames = model.render(render_times, progress=progress)
+            seconds = len(render_times) * model.height * model.width * model.seconds_per_pixel(device)
+            print(f"[FrameWeave] Render Frames: {len(render_times)} frames of {model.width}x{model.height} with this "
+                  f"{model.kind} model take about {seconds:.0f} s on {device.type}")
+            if frames is None:
+                frames = model.render(render_times, progress=progress)
+            else:
+                frames = torch.cat(list(iter_render_keyframe_residual(model, render_times, frames, progress)))
         finally:
             with torch.inference_mode(False):
                 model.to(original)

@@ -5,7 +5,8 @@ import re
 from pathlib import Path
 
 from ..vfi_core.frame_reader import ANIMATED_EXTS, FOLDER_EXTS, STILL_EXTS, VIDEO_EXTS
-from ..vfi_core.frames_io import read_frames, write_frames
+from ..vfi_core.frame_writer import GIF_TIMINGS, write_clip
+from ..vfi_core.frames_io import read_frames
 from ..vfi_core.validate import check_frames
 from . import _comfy, _preview
 
@@ -155,6 +156,10 @@ class FrameWeaveSaveFrames:
             },
             "optional": {
                 "timing": ("FRAME_TIMING",),
+                "gif_timing": (list(GIF_TIMINGS), {"default": "stretch", "tooltip":
+                               "a GIF cannot show a frame shorter than 20 ms: stretch = keep every frame, the "
+                               "clip plays longer; keep_duration = keep the duration, write fewer frames chosen "
+                               "evenly. webp, apng and mp4 keep both; the node's text says what was written"}),
             },
         }
 
@@ -165,7 +170,7 @@ class FrameWeaveSaveFrames:
     CATEGORY = f"{_comfy.CATEGORY}/io"
     DESCRIPTION = "Save a clip keeping every frame's display time; no frame is merged or dropped."
 
-    def save(self, frames, filename_prefix="frameweave", format="gif", fps=0.0, timing=None):
+    def save(self, frames, filename_prefix="frameweave", format="gif", fps=0.0, timing=None, gif_timing="stretch"):
         if format not in SAVE_FORMATS:
             raise ValueError(f"Save Frames: unknown format {format!r}; choose one of {', '.join(SAVE_FORMATS)}")
         frames = check_frames(frames)
@@ -180,7 +185,8 @@ class FrameWeaveSaveFrames:
         stem = Path(prefix).name or "frameweave"
         target_dir.mkdir(parents=True, exist_ok=True)
         out = _next_free(target_dir, stem, SAVE_FORMATS[format])
-        written = write_frames(out, frames, timing=timing, fps=float(fps) or None)
+        clip = write_clip(out, frames, timing=timing, fps=float(fps) or None, gif_timing=gif_timing)
+        written = clip.path
         subfolder = str(target_dir.relative_to(root)).replace("\\", "/")
         subfolder = "" if subfolder == "." else subfolder
         if format == "png-folder":
@@ -191,6 +197,9 @@ class FrameWeaveSaveFrames:
         # "animated" picks the front end's preview element (see nodes/_preview.py): WebP / APNG play in
         # an <img>, MP4 in a <video>; GIF and the first PNG of a folder are shown as images
         ui = {"images": [image], "animated": (_preview.animated_flag(image["filename"], format != "png-folder"),)}
+        # what the file holds, and what the format changed (GIF timing, H.264 padding), on the node
+        ui["text"] = [f"{written.name}: {clip.frames} frames {clip.width}x{clip.height}, {clip.seconds:.3f} s"]
+        ui["text"] += [f"warning: {note}" for note in clip.notes]
         return {"ui": ui, "result": (str(written),)}
 
 

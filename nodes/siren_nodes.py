@@ -3,9 +3,9 @@ import torch
 
 from ..vfi_core.plots import line_plot
 from ..vfi_core.siren import FIT_DEFAULTS, LAMBDA_OBS, PAPER_CONFIG, fit_siren_of
-from ._fit import (FRAMES_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input, check_fit_request,
-                   check_fit_timing, fit_limits, fit_title, lr_input, seed_input, time_budget_input,
-                   training_curve)
+from ._fit import (FRAMES_INPUT, HOLDOUT_INPUT, STEPS_INPUT, TIMING_INPUT, FitNode, batch_size_input,
+                   check_fit_request, check_fit_timing, fit_limits, fit_output, fit_title, lr_input, seed_input,
+                   time_budget_input, training_curve)
 
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 CPU_LR = 1e-4  # see docs/siren_of.md: the paper's 3.6e-5 converges too slowly within CPU minutes
@@ -64,6 +64,7 @@ class FrameWeaveFitSIRENOF(FitNode):
                                "scale s of the time input (t -> s·t before the first sine layer); -1 (or 0) = auto: "
                                "the largest s <= 1 that starts the network below the frames' Nyquist rate "
                                "in time, so it does not oscillate between frames (short clips); 1 = the paper"}),
+                "holdout": HOLDOUT_INPUT,
             },
         }
 
@@ -72,7 +73,7 @@ class FrameWeaveFitSIRENOF(FitNode):
 
     def fit(self, frames, lambda_obs=LAMBDA_OBS, omega0=25.0, width=720, depth=6, steps=0, time_budget_s=300.0,
             lr=FIT_DEFAULTS["lr"], batch_size=FIT_DEFAULTS["batch_size"], seed=0, flow_preset="medium",
-            time_scale=-1.0, flow=None, timing=None):
+            time_scale=-1.0, flow=None, timing=None, holdout=-1):
         frames, steps, budget = check_fit_request("Fit SIREN-OF", frames, steps, time_budget_s)
         if flow_preset not in FLOW_PRESETS:
             raise ValueError(f"Fit SIREN-OF: unknown flow_preset {flow_preset!r}; choose one of {FLOW_PRESETS}")
@@ -83,12 +84,12 @@ class FrameWeaveFitSIRENOF(FitNode):
         try:
             result = fit_siren_of(frames, flow, timing, lambda_obs=float(lambda_obs), config=config,
                                   flow_preset=flow_preset, lr=float(lr), batch_size=int(batch_size),
-                                  seed=int(seed), **limits)
+                                  seed=int(seed), holdout=int(holdout), **limits)
         except ValueError as exc:
             raise ValueError(f"Fit SIREN-OF: {exc}") from exc
         with torch.inference_mode(False):     # moved weights stay ordinary tensors (ComfyUI runs us in it)
             model = result.model.cpu()
-        return model, training_curves(result, float(lambda_obs), fit_title("SIREN-OF", result))
+        return fit_output(model, training_curves(result, float(lambda_obs), fit_title("SIREN-OF", result)), result)
 
 
 NODE_CLASS_MAPPINGS = {"FrameWeaveFitSIRENOF": FrameWeaveFitSIRENOF}

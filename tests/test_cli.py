@@ -264,7 +264,7 @@ def test_interpolate_failure_leaves_no_output(tmp_path, gif_clip, fake_methods, 
     (["--method", "blend", "--start", "3", "--stop", "2"], "--stop (2) must be after --start (3)"),
     # options passed on through **options, internal parameters, and what a method can check up front
     (["--method", "neco", "--option", "bogus=1"], "--option bogus: this method has no such option; its options: "
-                                                  "encoding, L, sigma"),
+                                                  "keyframe_residual, encoding, L, sigma"),
     (["--method", "siren-of", "--option", "config=1"], "--option config: this method has no such option"),
     (["--method", "sepconv-gan", "--option", "method=x"], "--option method: this method has no such option; "
                                                           "its options: weights, tile_size, fp16, device, chunk"),
@@ -439,3 +439,157 @@ def test_readme_node_table_is_current(capsys):
     table = capsys.readouterr().out.strip()
     assert table in (ROOT / "README.md").read_text(encoding="utf-8"), \
         "README.md node table is stale: paste the output of `python -m frameweave nodes --markdown`"
+
+
+# --- issue 16: overwrite, multiplier cap, streaming, truthful summary, Ctrl-C after the write -----------
+def test_interpolate_refuses_to_overwrite_unless_asked(tmp_path, gif_clip, fake_methods, capsys):
+    out = tmp_path / "out.gif"
+    out.write_bytes(b"keep me")
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend"]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend", "--overwrite", "-q"]) == 0
+    assert frames_io.read_frames(out).frames.shape[0] == 7
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--multiplier", "17"], "--multiplier must be at most 16 (as the nodes), got 17"),
+    (["--multiplier", "1000"], "--multiplier must be at most 16"),
+    (["--times", ",".join(str(i / 17) for i in range(1, 17))], "--times: at most 15 times per interval, got 16"),
+])
+def test_interpolate_caps_the_work_of_one_flag(tmp_path, gif_clip, fake_methods, capsys, args, message):
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(tmp_path / "o.gif"), "--method", "blend", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "read " not in err
+    assert list(tmp_path.iterdir()) == [gif_clip]
+
+
+@pytest.mark.parametrize("gif_timing, frames, seconds", [("stretch", 49, 0.98), ("keep_duration", 21, 0.7)])
+def test_interpolate_summary_states_what_the_file_holds(tmp_path, gif_clip, fake_methods, capsys, gif_timing,
+                                                        frames, seconds):
+    """x16 of 0.1-0.3 s delays: 6-19 ms frames, below a GIF's 20 ms. The summary reads the file back."""
+    out = tmp_path / "out.gif"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend", "--multiplier", "16",
+                     "--gif-timing", gif_timing]) == 0
+    text = capsys.readouterr().out
+    back = frames_io.read_frames(out)
+    assert back.frames.shape[0] == frames and back.timing.end == pytest.approx(seconds, abs=0.005)
+    assert f"wrote {out}: {frames} frames 40x32, {seconds:.3f} s" in text
+    assert "the interpolated clip has 49 frames over 0.700 s" in text
+    assert "GIF shows at most 50 frames/s" in text and "webp" in text
+
+
+def test_interpolate_summary_with_max_frames(tmp_path, gif_clip, fake_methods, capsys):
+    out = tmp_path / "out.webp"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend", "--multiplier", "16",
+                     "--max-frames", "2"]) == 0
+    info = frames_io.probe(out)
+    text = capsys.readouterr().out
+    assert info["frame_count"] == 17
+    assert f"17 frames 40x32, {info['duration']:.3f} s ({17 / info['duration']:.2f} fps average)" in text
+    assert "note:" not in text                                    # WebP holds the timing as it is
+
+
+def _counting_blend(frames, fractions, timing=None, progress=None):
+    _counting_blend.calls.append(frames.shape[0])
+    return _blend_clip(frames, fractions, timing, progress)
+
+
+_counting_blend.pairwise = True
+
+
+def test_interpolate_streams_pairwise_methods_segment_by_segment(tmp_path, make_clip, monkeypatch, capsys):
+    """With room for one pair's output per segment, the method is called pair by pair and the writer
+    gets the frames as they come; the file is the same as in one call."""
+    clip = tmp_path / "in.webp"
+    frames_io.write_frames(clip, make_clip(5, size=(16, 20)), fps=10)
+    monkeypatch.setattr(methods, "get_method", lambda name: _counting_blend)
+    monkeypatch.setattr(cli, "SEGMENT_BYTES", 1)
+    _counting_blend.calls = []
+    assert cli.main(["interpolate", str(clip), "-o", str(tmp_path / "seg.webp"), "--multiplier", "3", "-q"]) == 0
+    assert _counting_blend.calls == [2, 2, 2, 2]                      # one pair at a time
+    monkeypatch.setattr(cli, "SEGMENT_BYTES", 1 << 30)
+    _counting_blend.calls = []
+    assert cli.main(["interpolate", str(clip), "-o", str(tmp_path / "one.webp"), "--multiplier", "3", "-q"]) == 0
+    assert _counting_blend.calls == [5]
+    a, b = (frames_io.read_frames(tmp_path / n).frames for n in ("seg.webp", "one.webp"))
+    assert a.shape[0] == 13 and torch.equal(a, b)
+
+
+def _streaming_clip(frames, fractions, timing=None, progress=None):
+    return torch.cat(list(_streaming_iter(frames, fractions, timing, progress)))
+
+
+def _streaming_iter(frames, fractions, timing=None, progress=None, notify=None, report=None):
+    if notify is not None:
+        notify("rendering takes about 1 s")
+    if report is not None:
+        report["verdict"] = "BELOW the linear blend by 3.0 dB"
+    for i in range(frames.shape[0] - 1):
+        yield frames[i:i + 1]
+        for t in fractions:
+            yield ((1 - t) * frames[i] + t * frames[i + 1])[None]
+    yield frames[-1:]
+
+
+_streaming_clip.iterate = _streaming_iter
+
+
+def test_interpolate_clip_method_stream_report_and_notes(tmp_path, gif_clip, monkeypatch, capsys):
+    monkeypatch.setattr(methods, "get_method", lambda name: _streaming_clip)
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(tmp_path / "o.webp"), "--method", "neco"]) == 0
+    captured = capsys.readouterr()
+    assert "note: rendering takes about 1 s" in captured.err
+    assert "neco fit: BELOW the linear blend by 3.0 dB" in captured.out
+    assert frames_io.probe(tmp_path / "o.webp")["frame_count"] == 7
+
+
+def test_interpolate_ctrl_c_after_the_write_exits_cleanly(tmp_path, gif_clip, fake_methods, monkeypatch, capsys):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_written_summary", interrupted)
+    out = tmp_path / "o.gif"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "blend"]) == 0
+    err = capsys.readouterr().err
+    assert f"interrupted after {out} was written completely" in err and "Traceback" not in err
+    assert frames_io.read_frames(out).frames.shape[0] == 7
+
+
+def test_program_ignores_ctrl_c_once_its_work_is_over(monkeypatch, capsys):
+    """Run as a program, main() leaves SIGINT ignored on return, so a Ctrl-C during interpreter
+    shutdown (torch's exit hooks) cannot print a traceback; called with argv (tests) it does not."""
+    import signal
+    calls = []
+    monkeypatch.setattr(signal, "signal", lambda sig, handler: calls.append((sig, handler)))
+    monkeypatch.setattr(sys, "argv", ["frameweave", "interpolate", "--list-methods"])
+    assert cli.main() == 0
+    assert calls == [(signal.SIGINT, signal.SIG_IGN)]
+    calls.clear()
+    assert cli.main(["interpolate", "--list-methods"]) == 0 and calls == []
+
+
+class CliTalk:
+    """A node that is not an output but reports in words (as the fit nodes report their quality)."""
+    RETURN_TYPES = ("NUMBER",)
+    FUNCTION = "go"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"x": ("NUMBER",)}}
+
+    def go(self, x):
+        return {"ui": {"text": [f"fit PSNR {x} dB; BELOW the linear blend"]}, "result": (x,)}
+
+
+def test_run_prints_the_text_of_nodes_that_are_not_outputs(tmp_path, cli_nodes, monkeypatch, capsys):
+    monkeypatch.setitem(NODE_CLASS_MAPPINGS, "CliTalk", CliTalk)
+    wf = {"1": {"class_type": "CliNumber", "inputs": {"value": 3, "note": "", "loud": False, "scale": 1.0}},
+          "2": {"class_type": "CliTalk", "inputs": {"x": ["1", 0]}},
+          "3": {"class_type": "CliWrite", "inputs": {"x": ["2", 0], "filename_prefix": "cli"}}}
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(wf))
+    assert cli.main(["run", str(path), "--output-dir", str(tmp_path / "o")]) == 0
+    assert "text: fit PSNR 3.0 dB; BELOW the linear blend" in capsys.readouterr().out
+    assert cli.main(["run", str(path), "--output-dir", str(tmp_path / "o"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["2"]["ui"]["text"] == ["fit PSNR 3.0 dB; BELOW the linear blend"] and "3" in report

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from frameweave.vfi_core import frame_writer
+from frameweave.vfi_core.frame_writer import gif_plan, write_clip
 from frameweave.vfi_core.frames_io import (iter_frames, probe, quantise_durations, read_chunks, read_frames,
                                            write_frames)
 from frameweave.vfi_core.gif_format import gif_container
@@ -484,3 +485,99 @@ def test_large_gif_frame_palette(tmp_path, make_photo):
     clip = read_frames(write_frames(tmp_path / "big.gif", photo.repeat(2, 1, 1, 1), fps=10))
     assert clip.frames.shape == (2, 260, 260, 3)
     assert psnr(clip.frames, photo.repeat(2, 1, 1, 1)) > 30
+
+
+# --- GIF timing choices, written-clip reports, streams (issue 16 items 3, 4; issue 13 item 5) ----------
+def _sloth_like_timing(frames: int = 8, delay: float = 0.06, multiplier: int = 4) -> FrameTiming:
+    """An 8-frame 60 ms GIF interpolated x4: 28 frames of 15 ms and a last one of 60 ms (0.48 s)."""
+    return FrameTiming.from_durations([delay] * frames).with_inserted([j / multiplier for j in range(1, multiplier)])
+
+
+def test_gif_plan_stretch_keeps_every_frame_and_says_how_long():
+    timing = _sloth_like_timing()
+    plan = gif_plan(timing, "stretch")
+    assert plan.indices == list(range(29)) and min(plan.delays_cs) == 2
+    assert plan.seconds == pytest.approx(0.58) and "0.48 s are written as 0.58 s" in plan.note
+    assert "keep_duration" in plan.note and "webp" in plan.note
+
+
+def test_gif_plan_keep_duration_keeps_the_duration_with_fewer_frames_chosen_evenly():
+    timing = _sloth_like_timing()
+    plan = gif_plan(timing, "keep_duration")
+    assert plan.seconds == pytest.approx(0.48) and min(plan.delays_cs) >= 2
+    assert plan.indices == sorted(set(plan.indices)) and plan.indices[0] == 0 and plan.indices[-1] == 28
+    assert len(plan.indices) == 22 and "22 of 29 frames" in plan.note
+    # chosen evenly in time: every written frame is the one the clip shows at its slot's middle
+    starts = np.cumsum([0] + plan.delays_cs[:-1]) / 100
+    for i, start, d in zip(plan.indices, starts, plan.delays_cs):
+        assert timing.timestamps[i] - timing.timestamps[0] <= start + 0.01 + 1e-9
+        nxt = timing.timestamps[i + 1] if i + 1 < len(timing) else timing.end
+        assert nxt > start + 0.01 - 1e-9
+    with pytest.raises(ValueError, match="gif_timing"):
+        gif_plan(timing, "merge")
+
+
+def test_gif_plan_needs_no_choice_when_the_frames_fit():
+    timing = FrameTiming.from_durations([0.05] * 9)
+    for mode in ("stretch", "keep_duration"):
+        plan = gif_plan(timing, mode)
+        assert plan.indices == list(range(9)) and plan.delays_cs == [5] * 9 and plan.note == ""
+
+
+@pytest.mark.parametrize("mode, frames, seconds", [("stretch", 29, 0.58), ("keep_duration", 22, 0.48)])
+def test_write_clip_reports_what_the_gif_holds(tmp_path, make_clip, mode, frames, seconds):
+    clip = make_clip(29, size=(12, 16), step=(0.2, 0.3))
+    written = write_clip(tmp_path / "x.gif", clip, timing=_sloth_like_timing(), gif_timing=mode)
+    back = read_frames(written.path)
+    assert written.frames == back.frames.shape[0] == frames
+    assert written.seconds == pytest.approx(seconds) and back.timing.end == pytest.approx(seconds)
+    assert len(written.notes) == 1 and (written.width, written.height) == (16, 12)
+
+
+def test_write_clip_reports_the_padded_size_of_an_odd_mp4(tmp_path, make_clip):
+    written = write_clip(tmp_path / "odd.mp4", make_clip(3, size=(23, 31)), fps=10)
+    assert (written.width, written.height) == (32, 24)
+    assert "23" in written.notes[0] and "32x24" in written.notes[0]
+    info = probe(written.path)
+    assert (info["width"], info["height"]) == (32, 24)
+
+
+@pytest.mark.parametrize("name", ["s.gif", "s.mp4", "s.webp", "s.png", "s_dir"])
+def test_streamed_frames_are_written_as_they_come(tmp_path, make_clip, monkeypatch, name):
+    """A stream is encoded while it is produced: never more than one batch made and not yet encoded."""
+    frames = make_clip(7, size=(16, 20))
+    made, encoded, ahead = [0], [0], []
+    real = frame_writer._uint8_frames
+
+    def counting(f):
+        for x in real(f):
+            encoded[0] += 1
+            yield x
+
+    def produce():
+        for s in range(0, 7, 2):
+            batch = frames[s:s + 2]
+            made[0] += batch.shape[0]
+            ahead.append(made[0] - encoded[0])
+            yield batch if batch.shape[0] > 1 else batch[0]                 # [b,H,W,3] or [H,W,3]
+
+    monkeypatch.setattr(frame_writer, "_uint8_frames", counting)
+    timing = FrameTiming.from_fps(7, 10.0)
+    written = write_clip(tmp_path / name, produce(), timing=timing)
+    assert max(ahead) <= 2 and made[0] == encoded[0] == 7
+    back = read_frames(written.path)
+    assert back.frames.shape[0] == 7
+    assert psnr(back.frames, frames) > 25
+
+
+def test_a_stream_of_the_wrong_length_leaves_no_file(tmp_path, make_clip):
+    frames = make_clip(4, size=(16, 16))
+    with pytest.raises(ValueError, match="ended after 4 frame"):
+        write_clip(tmp_path / "short.gif", iter([frames]), timing=FrameTiming.from_fps(5, 10.0))
+    with pytest.raises(ValueError, match="more frames than its timing"):
+        write_clip(tmp_path / "long.webp", iter([frames, frames]), timing=FrameTiming.from_fps(5, 10.0))
+    with pytest.raises(ValueError, match="needs its timing"):
+        write_clip(tmp_path / "none.gif", iter([frames]))
+    with pytest.raises(ValueError, match="started at 16x16"):
+        write_clip(tmp_path / "sizes.mp4", iter([frames, make_clip(1, size=(8, 8))]), timing=FrameTiming.from_fps(5, 10.0))
+    assert list(tmp_path.iterdir()) == []

@@ -310,7 +310,9 @@ def test_widget_errors(widgets, expected):
     (101, "value 101 is bigger than the maximum 100"),
     (-1, "value -1 is smaller than the minimum 0"),
     (2.5, "expected an integer (INT), got float 2.5"),
-    ("3", "expected an integer (INT), got str '3'"),
+    ("three", "expected an integer (INT), got the text 'three'"),
+    ("2.5", "expected an integer (INT), got the text '2.5'"),
+    ("300", "value 300 is bigger than the maximum 100"),
     (True, "expected an integer (INT), got bool True"),
 ])
 def test_int_range_and_type(value, expected):
@@ -324,6 +326,9 @@ def test_float_range_and_literal_conversion():
     assert issues == ["node 2 (Add), input 'scale': value 10.5 is bigger than the maximum 10.0"]
     assert check_literal(4.0, "INT", {}) == 4 and isinstance(check_literal(4.0, "INT", {}), int)
     assert check_literal(3, "FLOAT", {}) == 3.0 and isinstance(check_literal(3, "FLOAT", {}), float)
+    # text that ComfyUI itself converts with int() / float() (e.g. from an API client)
+    assert check_literal("4", "INT", {}) == 4 and isinstance(check_literal(" 4 ", "INT", {}), int)
+    assert check_literal("0.25", "FLOAT", {}) == 0.25
     with pytest.raises(ValueError, match="NaN"):
         check_literal(float("nan"), "FLOAT", {})
 
@@ -487,7 +492,7 @@ def test_ui_format_quickstart_matches_the_api_export():
         ui_node(2, "FrameWeaveFlowWarp", [4, "medium", "", True], outputs=["IMAGE", "FRAME_TIMING"],
                 inputs=[("frames", "IMAGE", 1), ("timing", "FRAME_TIMING", 2), ("flow", "FLOW", None)],
                 title="Flow Warp Interpolate (FrameWeave)"),
-        ui_node(3, "FrameWeaveSaveFrames", ["quickstart", "gif", 0.0],
+        ui_node(3, "FrameWeaveSaveFrames", ["quickstart", "gif", 0.0, "stretch"],
                 inputs=[("frames", "IMAGE", 3), ("timing", "FRAME_TIMING", 4)], title="Save Frames (FrameWeave)"),
     ], "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 1, 1, 2, 1, "FRAME_TIMING"], [3, 2, 0, 3, 0, "IMAGE"],
                  [4, 2, 1, 3, 1, "FRAME_TIMING"]]}

@@ -162,11 +162,17 @@ def test_interruption_restores_best_and_reraises(make_clip):
     assert abs(_psnr(model, frames) - best) < 1e-3                      # holds the best weights so far
 
 
-def test_progress_reports_steps_and_budget(make_clip):
+def test_progress_reports_steps_and_budget(make_clip, monkeypatch):
+    from frameweave.vfi_core import inr_fit
+
     frames = _clip(make_clip)
     calls = []
-    fit_implicit_video(_model(frames), frames, steps=35, batch_size=16, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(10, 35), (20, 35), (30, 35), (35, 35)]
+    with monkeypatch.context() as m:
+        m.setattr(inr_fit, "_now", lambda: 0.0)        # a stopped clock: only the every-10-steps calls
+        fit_implicit_video(_model(frames), frames, steps=35, batch_size=16, progress=lambda d, t: calls.append((d, t)))
+    set_up = [c for c in calls if c[0] == 0]                 # Cancel checks between the set-up stages
+    assert set_up and all(c == (0, 35) for c in set_up)
+    assert calls[len(set_up):] == [(10, 35), (20, 35), (30, 35), (35, 35)]
     calls.clear()
     fit_implicit_video(_model(frames), frames, time_budget_s=0.2, batch_size=16,
                        progress=lambda d, t: calls.append((d, t)))

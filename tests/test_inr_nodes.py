@@ -25,7 +25,7 @@ def _cpu(monkeypatch, tmp_path):
 
 def _fit(frames, timing=None, steps=60):
     with torch.inference_mode():                                         # as ComfyUI runs every node
-        return FrameWeaveFitNeCo().fit(frames, steps=steps, time_budget_s=0.0, timing=timing, **TINY)
+        return FrameWeaveFitNeCo().fit(frames, steps=steps, time_budget_s=0.0, timing=timing, **TINY)["result"]
 
 
 def test_fit_node_under_inference_mode(make_clip):

@@ -223,3 +223,19 @@ def test_save_inr_file_mode_matches_the_other_outputs(out_dir, make_clip, umask)
         os.umask(old)
     mode = lambda p: p.stat().st_mode & 0o777   # noqa: E731
     assert mode(inr) == mode(gif) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("gif_timing, frames, seconds", [("stretch", 13, 0.26), ("keep_duration", 9, 0.20)])
+def test_save_gif_timing_choice_is_said_on_the_node(out_dir, make_clip, gif_timing, frames, seconds):
+    """x4 of 4 frames of 50 ms: 12.5 ms frames, too short for a GIF. The node's text says what the file
+    holds and why; keep_duration keeps the 0.2 s with fewer frames, stretch keeps every frame."""
+    clip = make_clip(13, size=(16, 16), step=(0.2, 0.3))
+    timing = FrameTiming.from_durations([0.05] * 4).with_inserted([0.25, 0.5, 0.75])
+    result = FrameWeaveSaveFrames().save(clip, "t", "gif", 0.0, timing, gif_timing=gif_timing)
+    back = read_frames(result["result"][0])
+    assert back.frames.shape[0] == frames and back.timing.end == pytest.approx(seconds)
+    text = result["ui"]["text"]
+    assert text[0].endswith(f"{frames} frames 16x16, {seconds:.3f} s")
+    assert len(text) == 2 and text[1].startswith("warning: GIF shows at most 50 frames/s")
+    quiet = FrameWeaveSaveFrames().save(clip, "w", "webp", 0.0, timing, gif_timing=gif_timing)
+    assert quiet["ui"]["text"] == [f"w_00001.webp: 13 frames 16x16, 0.200 s"]

@@ -105,7 +105,7 @@ def test_lambda_one_is_a_plain_siren_fit(make_clip):
     from frameweave.vfi_core.siren import fit_siren_of
 
     clip = make_clip(3, size=(8, 10))
-    ours = fit_siren_of(clip, lambda_obs=1.0, config=dict(TINY, seed=5), steps=20, seed=5, **TINY_FIT)
+    ours = fit_siren_of(clip, lambda_obs=1.0, config=dict(TINY, seed=5), steps=20, seed=5, holdout=0, **TINY_FIT)
     assert ours.model.fit_report["flow"] == "none" and all(t[2] is None for t in ours.terms)
     plain = SirenVideo(8, 10, FrameTiming.from_fps(3, 1.0), dict(TINY, seed=5, time_scale=-1))
     ref = fit_implicit_video(plain, clip, steps=20, seed=5, lr_schedule="cosine", weight_decay=0.0,
@@ -176,7 +176,8 @@ def test_node_under_inference_mode_and_render(make_clip):
         clip = make_clip(3, size=(16, 16))                    # an inference tensor, as ComfyUI passes
         flow = estimate_flow(clip, preset="ultrafast")
         model, curve = _node().fit(clip, lambda_obs=TINY_LAMBDA, omega0=25.0, width=16, depth=3, steps=20,
-                                   time_budget_s=0.0, lr=1e-3, batch_size=256, seed=0, flow=flow, timing=timing)
+                                   time_budget_s=0.0, lr=1e-3, batch_size=256, seed=0, flow=flow,
+                                   timing=timing)["result"]
         frames, out_timing = FrameWeaveRenderFrames().render(model, multiplier=2)
     assert isinstance(model, SirenVideo) and model.timing == timing
     assert model.fit_report["steps"] == 20 and model.fit_report["flow"] == "dis:ultrafast"
@@ -190,7 +191,7 @@ def test_node_computes_flow_when_absent(make_clip):
     clip = make_clip(3, size=(16, 16))
     with torch.inference_mode():
         model, _ = _node().fit(clip, lambda_obs=0.5, width=16, depth=3, steps=3, time_budget_s=0.0, lr=1e-3,
-                               batch_size=64, flow_preset="fast")
+                               batch_size=64, flow_preset="fast")["result"]
     assert model.fit_report["flow"] == "dis:fast"
 
 
@@ -316,7 +317,7 @@ def test_mixed_precision_fit_on_cpu(make_clip, monkeypatch, dtype):
     from frameweave.vfi_core.siren import fit_siren_of
     monkeypatch.setattr(inr_fit, "_amp_settings", lambda device, amp: (dtype, False))
     clip = make_clip(4, size=(16, 20), step=(0.5, 1.0))
-    result = fit_siren_of(clip, lambda_obs=TINY_LAMBDA, config=TINY, steps=60, **TINY_FIT)
+    result = fit_siren_of(clip, lambda_obs=TINY_LAMBDA, config=TINY, steps=60, holdout=0, **TINY_FIT)
     assert math.isfinite(result.best_psnr) and result.best_psnr > result.history[0][2] + 1.0
     assert all(math.isfinite(t[2]) for t in result.terms if t[2] is not None)
 

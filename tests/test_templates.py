@@ -166,7 +166,7 @@ def test_api_to_ui_round_trip_with_linked_widgets_and_seeds():
     ui = api_to_ui(api)
     check_ui_structure(ui, "generated")
     render = next(n for n in ui["nodes"] if n["type"] == "FrameWeaveRenderFrames")
-    assert [s["name"] for s in render["inputs"]] == ["model", "multiplier"]
+    assert [s["name"] for s in render["inputs"]] == ["model", "multiplier", "frames"]
     assert render["inputs"][1]["widget"] == {"name": "multiplier"}
     fit = next(n for n in ui["nodes"] if n["type"] == "FrameWeaveFitNeCo")
     names = [w[0] for w in _widget_inputs(NODE_CLASS_MAPPINGS["FrameWeaveFitNeCo"])]

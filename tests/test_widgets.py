@@ -96,5 +96,5 @@ def test_siren_time_scale_zero_or_less_is_auto(make_clip, time_scale):
     clip = make_clip(3, size=(8, 8))
     flow = FlowField(clip.new_zeros(2, 8, 8, 2))
     model, _ = FrameWeaveFitSIRENOF().fit(clip, width=4, depth=2, steps=1, time_budget_s=0.0, batch_size=16,
-                                          flow=flow, time_scale=time_scale)
+                                          flow=flow, time_scale=time_scale, holdout=0)["result"]
     assert 0 < model.config["time_scale"] <= 1.0                     # resolved by the auto rule

@@ -2,7 +2,10 @@
 
 ``ProgressBar`` is a ``progress(done, total)`` callable, the signature every long vfi_core loop
 takes. On a terminal it redraws one line in place (at most ~10 times a second); when stderr is a
-file or pipe it writes a plain line every 10 % so logs stay short.
+file or pipe it writes a plain line every 10 %, and at least every ``log_interval`` seconds while
+the work advances (a long render between two tenths still shows it is alive), so logs stay short.
+The fraction shown never goes back: a caller whose total grows is shown at its earlier fraction
+until it catches up.
 """
 import shutil
 import sys
@@ -26,14 +29,16 @@ class ProgressBar:
     """
 
     def __init__(self, desc: str = "", stream=None, width: int = 28, enabled: bool = True,
-                 min_interval: float = 0.1):
+                 min_interval: float = 0.1, log_interval: float = 30.0, clock=time.perf_counter):
         self.desc = desc
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.enabled = enabled
         self.min_interval = min_interval
+        self.log_interval = log_interval
+        self.clock = clock
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.start = time.perf_counter()
+        self.start = clock()
         self.done = 0
         self.total = None
         self._last_draw = -1.0
@@ -45,23 +50,38 @@ class ProgressBar:
     def __call__(self, done: int, total: int | None = None) -> None:
         if not self.enabled:
             return
-        self.done = int(done)
-        if total is not None:
-            self.total = int(total)
-        now = time.perf_counter()
+        done, total = int(done), int(total) if total is not None else self.total
+        if total and self.total and self.done and done * self.total < self.done * total:
+            done = -(-self.done * total // self.total)     # the same fraction as shown before, rounded up
+        self.done, self.total = done, total
+        now = self.clock()
         finished = self.total is not None and self.done >= self.total
         if self.tty:
             if finished or now - self._last_draw >= self.min_interval:
                 self._draw(now, end="")
         else:
             decile = int(10 * self.done / self.total) if self.total else 0
-            if decile > self._last_decile or finished:
-                self._last_decile = decile
+            moved = self._drawn is None or self._drawn[0] != self.done
+            if decile > self._last_decile or finished or (moved and now - self._last_draw >= self.log_interval):
+                self._last_decile = max(decile, self._last_decile)
                 self._draw(now, end="\n")
+
+    def note(self, text: str) -> None:
+        """Print a line of text without breaking the bar (a terminal bar is redrawn under it)."""
+        if not self.enabled:
+            return
+        if self.tty and self._open:
+            self.stream.write("\r" + " " * self._line_len + "\r" + text + "\n")
+            self._line_len, self._open = 0, False
+            if self.total is not None:
+                self._draw(self.clock(), end="")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
 
     def render(self, now: float | None = None) -> str:
         """The bar as text (without carriage return)."""
-        now = time.perf_counter() if now is None else now
+        now = self.clock() if now is None else now
         elapsed = now - self.start
         parts = [self.desc] if self.desc else []
         if self.total:
@@ -115,7 +135,7 @@ class ProgressBar:
                 self.stream.write("\n")
                 self.stream.flush()
             else:
-                self._draw(time.perf_counter(), end="\n")
+                self._draw(self.clock(), end="\n")
             self._open = False
 
     def __enter__(self):

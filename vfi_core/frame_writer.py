@@ -21,6 +21,7 @@ import os
 import shutil
 import struct
 import zlib
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from .frame_reader import TIMING_SIDECAR
-from .gif_format import gif_container
+from .gif_format import GifWriter
 from .timing import FrameTiming
 from .validate import check_frames
 
@@ -73,11 +74,70 @@ def quantise_durations(timing: FrameTiming, unit_s: float, min_units: int = 1) -
     return out
 
 
-# --- pixels ---------------------------------------------------------------------------------------
-def _uint8_frames(frames: torch.Tensor):
-    """IMAGE [T,H,W,3] -> one uint8 [H,W,3] numpy array at a time (values clamped to 0..1)."""
-    for i in range(frames.shape[0]):
-        x = frames[i].detach().to("cpu", torch.float32).numpy()       # a view when already on the CPU
+# --- frames in --------------------------------------------------------------------------------------
+class FrameSource:
+    """The frames a writer encodes: an IMAGE batch [T,H,W,3], or an iterable of tensors [H,W,3] /
+    [b,H,W,3] (a stream: produced while the file is written, so the whole clip is never held).
+
+    A stream's frame count comes from its timing; every batch is checked as it arrives (range,
+    NaN, size), and a stream that ends early or runs long raises ValueError (the ``.part`` file
+    is then removed)."""
+
+    def __init__(self, frames, count: int | None = None):
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(frames.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else frames)
+        if isinstance(frames, torch.Tensor):
+            self.tensor = check_frames(frames)
+            self.count, self.height, self.width = (int(s) for s in self.tensor.shape[:3])
+            self._batches = None
+            return
+        if count is None:
+            raise ValueError("writing a stream of frames needs its timing (one timestamp per frame)")
+        self.tensor, self.count = None, int(count)
+        self._batches = iter(frames)
+        try:
+            first = next(self._batches)
+        except StopIteration:
+            raise ValueError("frames: the stream of frames is empty") from None
+        first = self._batch(first)
+        self.height, self.width = int(first.shape[1]), int(first.shape[2])
+        self._first = first
+
+    @staticmethod
+    def _batch(x) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x)
+        if isinstance(x, torch.Tensor) and x.ndim == 3:
+            x = x.unsqueeze(0)                                              # [H,W,3] -> [1,H,W,3]
+        return check_frames(x)
+
+    def __iter__(self):
+        """float32 [H,W,3] frames on the CPU, one at a time."""
+        if self.tensor is not None:
+            yield from self.tensor
+            return
+        seen, batch = 0, self._first
+        self._first = None
+        while batch is not None:
+            if tuple(batch.shape[1:3]) != (self.height, self.width):
+                raise ValueError(f"frames: frame {seen} is {batch.shape[2]}x{batch.shape[1]}, the stream "
+                                 f"started at {self.width}x{self.height} (width x height)")
+            for frame in batch:
+                if seen >= self.count:
+                    raise ValueError(f"frames: the stream holds more frames than its timing ({self.count})")
+                seen += 1
+                yield frame
+            batch = next(self._batches, None)
+            batch = None if batch is None else self._batch(batch)
+        if seen != self.count:
+            raise ValueError(f"frames: the stream ended after {seen} frame(s); its timing has {self.count}")
+
+
+def _uint8_frames(frames):
+    """Frames (an IMAGE batch or a ``FrameSource``) -> one uint8 [H,W,3] numpy array at a time
+    (values clamped to 0..1)."""
+    for frame in frames:
+        x = frame.detach().to("cpu", torch.float32).numpy()           # a view when already on the CPU
         y = np.multiply(x, np.float32(255.0))                          # [H,W,3] float32, x untouched
         np.clip(y, 0.0, 255.0, out=y)
         yield np.rint(y, out=y).astype(np.uint8)                       # round half to even
@@ -85,6 +145,8 @@ def _uint8_frames(frames: torch.Tensor):
 
 # --- GIF -------------------------------------------------------------------------------------------
 PALETTE_SAMPLE = 256  # median cut runs on at most 256x256 pixels (its cost grows fast with size)
+GIF_TIMINGS = ("stretch", "keep_duration")
+GIF_WAYS_OUT = "save as webp, apng or mp4 to keep every frame at its time"
 
 
 def _quantise(rgb: np.ndarray):
@@ -102,23 +164,85 @@ def _quantise(rgb: np.ndarray):
     return im.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
-def _write_gif(part: Path, frames: torch.Tensor, timing: FrameTiming) -> None:
+@dataclass
+class GifPlan:
+    """What a GIF can hold of a timing: the frames written (indices into the clip) with their
+    delays in 1/100 s, and, when that differs from the timing, a sentence saying how."""
+
+    indices: list
+    delays_cs: list
+    note: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.delays_cs) / 100
+
+
+def gif_plan(timing: FrameTiming, gif_timing: str = "stretch") -> GifPlan:
+    """Delays for a GIF of ``timing``. GIF delays are whole 1/100 s, and browsers show delays under
+    20 ms as 100 ms, so every frame gets at least 2 cs; frame starts are rounded on the cumulative
+    time (``quantise_durations``) so errors never add up. When the frames are too many for the
+    clip's duration at 20 ms each:
+
+    - ``stretch``: every frame is kept at 20 ms: the clip plays longer (slower);
+    - ``keep_duration``: the duration is cut into the most 20 ms slots it holds (K = ⌊duration /
+      20 ms⌋; slot edges rounded to 10 ms), each slot shows the frame the clip shows at the slot's
+      middle, and consecutive slots showing the same frame are one frame: fewer frames, chosen
+      evenly in time, same duration. No two different frames are merged.
+    """
+    if gif_timing not in GIF_TIMINGS:
+        raise ValueError(f"gif_timing must be one of {', '.join(GIF_TIMINGS)}, got {gif_timing!r}")
+    n = len(timing)
+    total_true = timing.end - timing.timestamps[0]
     delays = quantise_durations(timing, 0.01, GIF_MIN_DELAY_CS)
-    total_true, total_written = timing.end - timing.timestamps[0], sum(delays) / 100
-    if total_written > total_true + 0.01:
-        log.warning("GIF shows at most 50 frames/s (delays under 20 ms play as 100 ms in browsers): "
-                    "%d frames over %.2f s are written as %.2f s; save as mp4 or webp to keep the speed",
-                    len(delays), total_true, total_written)
-    else:
-        exact = quantise_durations(timing, 0.01, 1)         # the delays without the 20 ms floor
-        moved = sum(abs(a - b) > 0 for a, b in zip(exact, delays))
-        if moved:
-            log.warning("GIF delays under 20 ms play as 100 ms in browsers, so %d of %d frames got 20 ms and "
-                        "their neighbours less: the total %.2f s is kept, the per-frame timing is evened "
-                        "out; save as webp, apng or mp4 to keep it exactly", moved, len(delays), total_true)
-    images = [_quantise(rgb) for rgb in _uint8_frames(frames)]
-    data = gif_container(images, delays, (frames.shape[2], frames.shape[1]))
-    part.write_bytes(data)
+    written = sum(delays) / 100
+    if written <= total_true + 0.01:
+        exact = quantise_durations(timing, 0.01, 1)           # the delays without the 20 ms floor
+        moved = sum(a != b for a, b in zip(exact, delays))
+        note = "" if not moved else (
+            f"GIF delays under 20 ms play as 100 ms in browsers, so {moved} of {n} frames got 20 ms and their "
+            f"neighbours less: the total {total_true:.2f} s is kept, the per-frame timing is evened out; "
+            f"{GIF_WAYS_OUT}")
+        return GifPlan(list(range(n)), delays, note)
+    if gif_timing == "stretch":
+        return GifPlan(list(range(n)), delays, (
+            f"GIF shows at most 50 frames/s (delays under 20 ms play as 100 ms in browsers): {n} frames over "
+            f"{total_true:.2f} s are written as {written:.2f} s, {written / total_true:.2f}x slower; "
+            f"gif_timing=keep_duration keeps {total_true:.2f} s with fewer frames, or {GIF_WAYS_OUT}"))
+    total_cs = max(int(round(total_true * 100)), GIF_MIN_DELAY_CS)
+    slots = max(total_cs // GIF_MIN_DELAY_CS, 1)
+    edges = [int(round(k * total_cs / slots)) for k in range(slots + 1)]      # cs, each slot 2-3 cs
+    starts = np.asarray(timing.timestamps, dtype=np.float64) - timing.timestamps[0]
+    indices, out = [], []
+    for k in range(slots):
+        middle = 0.005 * (edges[k] + edges[k + 1])                              # seconds
+        i = int(np.searchsorted(starts, middle, side="right") - 1)
+        if indices and indices[-1] == i:
+            out[-1] += edges[k + 1] - edges[k]
+        else:
+            indices.append(max(i, 0))
+            out.append(edges[k + 1] - edges[k])
+    return GifPlan(indices, out, (
+        f"GIF shows at most 50 frames/s (delays under 20 ms play as 100 ms in browsers): to keep "
+        f"{total_true:.2f} s, {len(indices)} of {n} frames were written, chosen evenly in time "
+        f"(gif_timing=keep_duration); gif_timing=stretch keeps every frame and plays "
+        f"{written:.2f} s, or {GIF_WAYS_OUT}"))
+
+
+def _write_gif(part: Path, frames, timing: FrameTiming, size, gif_timing: str = "stretch") -> GifPlan:
+    plan = gif_plan(timing, gif_timing)
+    if plan.note:
+        log.warning("%s", plan.note)
+    keep = iter(plan.indices)
+    wanted = next(keep, None)
+    with open(part, "wb") as fh:
+        gif = GifWriter(fh, size)
+        for i, rgb in enumerate(_uint8_frames(frames)):
+            if i == wanted:
+                gif.add(_quantise(rgb), plan.delays_cs[len(gif)])
+                wanted = next(keep, None)
+        gif.close()
+    return plan
 
 
 # --- APNG ------------------------------------------------------------------------------------------
@@ -135,11 +259,11 @@ def _png_chunk(ctype: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
 
 
-def _write_apng(part: Path, frames: torch.Tensor, timing: FrameTiming) -> None:
+def _write_apng(part: Path, frames: "FrameSource", timing: FrameTiming) -> None:
     from PIL import Image
 
     delays = quantise_durations(timing, 0.001, 1)  # ms
-    h, w = frames.shape[1:3]
+    h, w = frames.height, frames.width
     seq = 0
     with open(part, "wb") as fh:
         for i, rgb in enumerate(_uint8_frames(frames)):
@@ -150,7 +274,7 @@ def _write_apng(part: Path, frames: torch.Tensor, timing: FrameTiming) -> None:
             if i == 0:
                 ihdr = next(body for ctype, body in chunks if ctype == b"IHDR")
                 fh.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr))
-                fh.write(_png_chunk(b"acTL", struct.pack(">II", frames.shape[0], 0)))
+                fh.write(_png_chunk(b"acTL", struct.pack(">II", frames.count, 0)))
             num, den = (delays[i], 1000) if delays[i] <= 0xFFFF else (min(round(delays[i] / 10), 0xFFFF), 100)
             # fcTL: sequence, w, h, x, y, delay num/den, dispose_op NONE, blend_op SOURCE
             fh.write(_png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", seq, w, h, 0, 0, num, den, 0, 0)))
@@ -187,20 +311,25 @@ def _webp_frame_chunks(rgb: np.ndarray, quality: int) -> bytes:
     return bytes(out)
 
 
-def _write_webp(part: Path, frames: torch.Tensor, timing: FrameTiming, quality: int = 92) -> None:
+def _write_webp(part: Path, frames: "FrameSource", timing: FrameTiming, quality: int = 92) -> None:
+    """Frames are appended to the file as they come; the RIFF size is filled in at the end."""
     delays = quantise_durations(timing, 0.001, 1)  # ms
-    h, w = frames.shape[1:3]
-    body = bytearray(b"WEBP")
-    # VP8X: flags (animation), reserved, canvas width-1, height-1 (24-bit each)
-    body += _riff_chunk(b"VP8X", bytes([0x02, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little"))
-    body += _riff_chunk(b"ANIM", bytes([0, 0, 0, 0]) + struct.pack("<H", 0))  # background, loop forever
-    for i, rgb in enumerate(_uint8_frames(frames)):
-        d = min(delays[i], 0xFFFFFF)
-        # ANMF: x/2, y/2, w-1, h-1, duration (24-bit each), flags: do not blend, no disposal
-        head = (0).to_bytes(3, "little") * 2 + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
-        head += d.to_bytes(3, "little") + bytes([0x02])
-        body += _riff_chunk(b"ANMF", head + _webp_frame_chunks(rgb, quality))
-    part.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + bytes(body))
+    h, w = frames.height, frames.width
+    with open(part, "wb") as fh:
+        fh.write(b"RIFF\0\0\0\0WEBP")
+        # VP8X: flags (animation), reserved, canvas width-1, height-1 (24-bit each)
+        fh.write(_riff_chunk(b"VP8X", bytes([0x02, 0, 0, 0]) + (w - 1).to_bytes(3, "little")
+                             + (h - 1).to_bytes(3, "little")))
+        fh.write(_riff_chunk(b"ANIM", bytes([0, 0, 0, 0]) + struct.pack("<H", 0)))  # background, loop forever
+        for i, rgb in enumerate(_uint8_frames(frames)):
+            d = min(delays[i], 0xFFFFFF)
+            # ANMF: x/2, y/2, w-1, h-1, duration (24-bit each), flags: do not blend, no disposal
+            head = (0).to_bytes(3, "little") * 2 + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+            head += d.to_bytes(3, "little") + bytes([0x02])
+            fh.write(_riff_chunk(b"ANMF", head + _webp_frame_chunks(rgb, quality)))
+        size = fh.tell() - 8
+        fh.seek(4)
+        fh.write(struct.pack("<I", size))
 
 
 # --- H.264 video -------------------------------------------------------------------------------------
@@ -209,16 +338,26 @@ def _is_constant_rate(timing: FrameTiming, tol: float = 1e-3) -> bool:
     return bool(np.all(np.abs(d - d.mean()) <= tol * d.mean()))
 
 
-def _write_video(part: Path, frames: torch.Tensor, timing: FrameTiming, container_format: str,
-                 crf: int = 17, preset: str = "medium") -> None:
-    """H.264 yuv420p, BT.709 (tagged). Odd sizes are padded to even by repeating the last row/column. A constant
-    rate uses time base 1/fps; variable timing keeps every frame's timestamp (1/90000 s units)."""
+def even_size(width: int, height: int) -> tuple:
+    """(width, height) an H.264 yuv420p file holds for frames of this size: odd sides + 1."""
+    return width + width % 2, height + height % 2
+
+
+def _write_video(part: Path, frames: "FrameSource", timing: FrameTiming, container_format: str,
+                 crf: int = 17, preset: str = "medium") -> str:
+    """H.264 yuv420p, BT.709 (tagged). Odd sizes are padded to even by repeating the last row/column
+    (the note returned says so). A constant rate uses time base 1/fps; variable timing keeps every
+    frame's timestamp (1/90000 s units)."""
     import av
 
-    t, h, w = frames.shape[:3]
-    ph, pw = h + h % 2, w + w % 2
+    t, h, w = frames.count, frames.height, frames.width
+    pw, ph = even_size(w, h)
+    note = ""
     if (ph, pw) != (h, w):
-        log.warning("H.264 yuv420p needs even sizes: %dx%d padded to %dx%d by repeating the edge", w, h, pw, ph)
+        note = (f"H.264 (yuv420p) needs even sizes: the {w}x{h} frames are written as {pw}x{ph}, "
+                f"the last {'row' if ph != h else 'column'}{'s' if ph != h and pw != w else ''} repeated; "
+                "webp, apng and gif keep the size")
+        log.warning("%s", note)
     constant = _is_constant_rate(timing)
     fps = Fraction(timing.fps()).limit_denominator(1001)
     time_base = Fraction(1, 1) / fps if constant else Fraction(1, 90000)
@@ -249,6 +388,7 @@ def _write_video(part: Path, frames: torch.Tensor, timing: FrameTiming, containe
                 _mux(container, packet, durations)
         for packet in stream.encode():
             _mux(container, packet, durations)
+    return note
 
 
 def _mux(container, packet, durations: dict) -> None:
@@ -258,11 +398,11 @@ def _mux(container, packet, durations: dict) -> None:
 
 
 # --- PNG folder ------------------------------------------------------------------------------------
-def _write_folder(part: Path, frames: torch.Tensor, timing: FrameTiming) -> None:
+def _write_folder(part: Path, frames: "FrameSource", timing: FrameTiming) -> None:
     from PIL import Image
 
     part.mkdir(parents=True)
-    digits = max(5, len(str(frames.shape[0] - 1)))
+    digits = max(5, len(str(frames.count - 1)))
     for i, rgb in enumerate(_uint8_frames(frames)):
         Image.fromarray(rgb).save(part / f"frame_{i:0{digits}d}.png", compress_level=6)
     (part / TIMING_SIDECAR).write_text(json.dumps({"timestamps": list(timing.timestamps), "end": timing.end}))
@@ -295,16 +435,39 @@ def atomic_output(final: Path, folder: bool = False):
         raise
 
 
-def write_frames(path, frames, timing: FrameTiming | None = None, fps: float | None = None) -> Path:
-    """Write an IMAGE batch [T,H,W,3] (0..1) to ``path``; the format comes from the extension:
-    ``.gif``, ``.mp4``/``.mov``/``.mkv`` (H.264), ``.webp``, ``.png``/``.apng`` (animated PNG; one
-    frame gives a plain PNG), or a folder (no extension or trailing slash) of numbered PNGs plus
-    ``frameweave_timing.json``. Timing: ``fps`` if given, else ``timing``, else 12 fps.
-    Returns the path written."""
-    if isinstance(frames, np.ndarray):
-        frames = torch.from_numpy(frames.astype(np.float32) / 255.0 if frames.dtype == np.uint8 else frames)
-    frames = check_frames(frames)
-    timing = resolve_timing(frames.shape[0], timing, fps)
+@dataclass
+class WrittenClip:
+    """What ``write_clip`` put in the file: its path, the frames it holds, how long it plays, its
+    size, and the notes on what the format changed (GIF timing, H.264 padding)."""
+
+    path: Path
+    frames: int
+    seconds: float
+    width: int
+    height: int
+    notes: list = field(default_factory=list)
+
+
+def write_clip(path, frames, timing: FrameTiming | None = None, fps: float | None = None, *,
+               gif_timing: str = "stretch") -> WrittenClip:
+    """Write frames to ``path``; the format comes from the extension: ``.gif``, ``.mp4``/``.mov``/
+    ``.mkv`` (H.264), ``.webp``, ``.png``/``.apng`` (animated PNG; one frame gives a plain PNG), or
+    a folder (no extension or trailing slash) of numbered PNGs plus ``frameweave_timing.json``.
+
+    frames: an IMAGE batch [T,H,W,3] (0..1), or an iterable of [H,W,3] / [b,H,W,3] tensors that is
+        consumed while writing (a stream: the clip is never held whole; ``timing`` or ``fps`` with
+        the stream's length in ``timing`` is then needed, see ``FrameSource``).
+    timing: ``fps`` if given, else ``timing``, else 12 fps.
+    gif_timing: what a GIF does with frames shorter than 20 ms (``gif_plan``): "stretch" or
+        "keep_duration".
+    Returns a ``WrittenClip`` describing the file as written."""
+    if gif_timing not in GIF_TIMINGS:
+        raise ValueError(f"gif_timing must be one of {', '.join(GIF_TIMINGS)}, got {gif_timing!r}")
+    is_stream = not isinstance(frames, (torch.Tensor, np.ndarray))
+    if is_stream and timing is None:
+        raise ValueError("writing a stream of frames needs its timing (one timestamp per frame)")
+    source = FrameSource(frames, count=len(timing) if is_stream else None)
+    timing = resolve_timing(source.count, timing, fps)
     folder = _is_folder_target(path)
     final = Path(str(path).rstrip("/" + os.sep)).expanduser()
     ext = final.suffix.lower()
@@ -315,19 +478,30 @@ def write_frames(path, frames, timing: FrameTiming | None = None, fps: float | N
         raise ValueError(f"{final}: already exists and is not an empty folder; choose a new folder name")
     if not final.parent.exists():
         raise FileNotFoundError(f"{final.parent}: output folder does not exist")
+    result = WrittenClip(final, source.count, timing.end - timing.timestamps[0], source.width, source.height)
     with atomic_output(final, folder=folder) as part:
         if folder:
-            _write_folder(part, frames, timing)
+            _write_folder(part, source, timing)
         elif ext == ".gif":
-            _write_gif(part, frames, timing)
+            plan = _write_gif(part, source, timing, (source.width, source.height), gif_timing)
+            result.frames, result.seconds = len(plan.indices), plan.seconds
+            result.notes += [plan.note] if plan.note else []
         elif ext in (".png", ".apng"):
-            if frames.shape[0] == 1:
+            if source.count == 1:
                 from PIL import Image
-                Image.fromarray(next(_uint8_frames(frames))).save(part, format="PNG")
+                Image.fromarray(next(_uint8_frames(source))).save(part, format="PNG")
             else:
-                _write_apng(part, frames, timing)
+                _write_apng(part, source, timing)
         elif ext == ".webp":
-            _write_webp(part, frames, timing)
+            _write_webp(part, source, timing)
         else:
-            _write_video(part, frames, timing, VIDEO_FORMATS[ext])
-    return final
+            note = _write_video(part, source, timing, VIDEO_FORMATS[ext])
+            result.width, result.height = even_size(source.width, source.height)
+            result.notes += [note] if note else []
+    return result
+
+
+def write_frames(path, frames, timing: FrameTiming | None = None, fps: float | None = None, *,
+                 gif_timing: str = "stretch") -> Path:
+    """``write_clip`` returning only the path written (see there for the formats and arguments)."""
+    return write_clip(path, frames, timing, fps, gif_timing=gif_timing).path

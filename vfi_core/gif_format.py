@@ -9,8 +9,9 @@ an RGBA canvas with the disposal methods done here, as browsers do:
 (Pillow's own compositing paints the transparent colour's RGB after disposal 2 on a canvas that
 started opaque, so it is not used.)
 
-Writing: ``gif_container`` wraps per-frame LZW data that Pillow encodes, one frame per image,
-so identical consecutive frames are never merged (Pillow's writer merges them).
+Writing: ``GifWriter`` (and ``gif_container``, in memory) wraps per-frame LZW data that Pillow
+encodes, one frame per image and one at a time, so identical consecutive frames are never merged
+(Pillow's writer merges them) and a long clip is never held whole.
 """
 from __future__ import annotations
 
@@ -182,24 +183,45 @@ def _encoded_block(p_image, transparency: int | None = None):
     return table, bits, frame.data, frame.transparency
 
 
-def gif_container(images, delays_cs, size, offsets=None, disposals=None, transparency=None, loop: int = 0) -> bytes:
-    """Assemble a GIF89a from P-mode Pillow images, one frame per image, each with its own
-    colour table, Graphics Control Extension (delay in 1/100 s, disposal 0-3, transparent index)
-    and offset on a canvas of ``size`` (w, h). No frame is merged or dropped."""
-    w, h = size
-    out = bytearray(b"GIF89a" + struct.pack("<HHBBB", w, h, 0x70, 0, 0))
-    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\x00"
-    for i, im in enumerate(images):
-        tr = None if transparency is None else transparency[i]
-        disposal = 1 if disposals is None else int(disposals[i])
-        x, y = (0, 0) if offsets is None else offsets[i]
-        table, bits, data, tr = _encoded_block(im, tr)
-        flags = (disposal & 7) << 2 | (1 if tr is not None else 0)
-        delay = int(delays_cs[i])
+class GifWriter:
+    """Write a GIF89a to an open binary file frame by frame: ``add(p_image, delay_cs)`` for each
+    frame (its own colour table, Graphics Control Extension with delay in 1/100 s, disposal 0-3,
+    transparent index, and offset on a canvas of ``size`` (w, h)), then ``close()`` for the
+    trailer. No frame is merged or dropped, and only one frame is in memory at a time."""
+
+    def __init__(self, fh, size, loop: int = 0):
+        w, h = size
+        self.fh, self.count = fh, 0
+        fh.write(b"GIF89a" + struct.pack("<HHBBB", w, h, 0x70, 0, 0))
+        fh.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\x00")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, im, delay_cs: int, offset=(0, 0), disposal: int = 1, transparency: int | None = None) -> None:
+        table, bits, data, tr = _encoded_block(im, transparency)
+        flags = (int(disposal) & 7) << 2 | (1 if tr is not None else 0)
+        delay = int(delay_cs)
         if not 0 <= delay <= 0xFFFF:
             raise ValueError(f"GIF delay {delay} cs out of range")
-        out += b"\x21\xf9\x04" + struct.pack("<BHB", flags, delay, tr or 0) + b"\x00"
+        x, y = offset
+        out = b"\x21\xf9\x04" + struct.pack("<BHB", flags, delay, tr or 0) + b"\x00"
         out += b"\x2c" + struct.pack("<HHHHB", x, y, im.size[0], im.size[1], 0x80 | bits)
-        out += table + data
-    out += b"\x3b"
-    return bytes(out)
+        self.fh.write(out + table + data)
+        self.count += 1
+
+    def close(self) -> None:
+        self.fh.write(b"\x3b")
+
+
+def gif_container(images, delays_cs, size, offsets=None, disposals=None, transparency=None, loop: int = 0) -> bytes:
+    """Assemble a GIF89a in memory from P-mode Pillow images, one frame per image (``GifWriter``):
+    per-frame delays in 1/100 s, optional offsets, disposals (default 1) and transparent indices."""
+    buf = io.BytesIO()
+    gif = GifWriter(buf, size, loop)
+    for i, im in enumerate(images):
+        gif.add(im, delays_cs[i], offset=(0, 0) if offsets is None else offsets[i],
+                disposal=1 if disposals is None else int(disposals[i]),
+                transparency=None if transparency is None else transparency[i])
+    gif.close()
+    return buf.getvalue()

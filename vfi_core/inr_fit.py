@@ -36,12 +36,38 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .inr import ImplicitVideo
+from .inr import ImplicitVideo, with_keyframe_residual
 from .validate import check_frames
 
 EVAL_PIXELS = 1 << 16          # PSNR on at most this many pixels (a fixed random subset above it);
                                # 65536 random pixels estimate the PSNR to about ±0.03 dB at a few % of the fit
-PROGRESS_EVERY = 10            # steps between progress callbacks
+PROGRESS_EVERY = 10            # steps between progress callbacks (and every CHECK_EVERY_S seconds)
+CHECK_EVERY_S = 0.25           # the longest wait between two progress / cancel checks the loop aims at
+TRAIN_PASS_FLOPS = 3 * 10**8   # where progress checks Cancel, a CPU step is split into pieces of this much work
+MICRO_BATCH_MIN = 16           # pixels: the smallest piece
+STEP_PASSES = 6                # a training step costs about this many forward passes (plans, estimates)
+CROP = 128                     # detail of held-out frames is measured on centre crops this size
+REFIT_SHARE = 0.2              # the last share of a fit with held-out frames fits them too
+_now = time.perf_counter       # the loop's clock (tests replace it with a fake one)
+
+
+class _Checks:
+    """``progress(done, total)`` when forced (every PROGRESS_EVERY steps, at the end) and whenever
+    CHECK_EVERY_S seconds have passed since the last call — between micro-batches and evaluation
+    chunks too — so a Cancel raised from ``progress`` is seen within about a second however slow
+    one step is."""
+
+    def __init__(self, progress, position):
+        self.progress, self.position = progress, position
+        self.last = _now()
+
+    def __call__(self, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = _now()
+        if force or now - self.last >= CHECK_EVERY_S:
+            self.last = now
+            self.progress(*self.position())
 
 
 @dataclass
@@ -60,6 +86,8 @@ class FitResult:
     seconds: float = 0.0
     best_psnr: float = float("-inf")
     best_step: int = 0
+    holdout_history: list = field(default_factory=list)   # (step, seconds, PSNR) of the held-out frames
+    quality: dict = field(default_factory=dict)            # see ``fit_quality``; empty when interrupted
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -157,7 +185,8 @@ def fit_implicit_video(model: ImplicitVideo, frames: torch.Tensor, *, steps=None
                        lr_schedule: str = "constant", loss_fn=None, sample_fn=None,
                        plateau_patience: int | None = 2000, plateau_min_delta: float = 0.01,
                        target_psnr=None, eval_every: int = 100, eval_pixels: int = EVAL_PIXELS,
-                       progress=None, seed: int = 0, device=None, amp: bool = True) -> FitResult:
+                       progress=None, seed: int = 0, device=None, amp: bool = True, holdout=None,
+                       refit_share: float = REFIT_SHARE) -> FitResult:
     """Fit ``model`` to ``frames`` [T,H,W,3] (0..1) at the times ``model.timing.normalised()``.
 
     steps / time_budget_s: stop after this many optimiser steps / seconds (either or both; at least
@@ -178,6 +207,11 @@ def fit_implicit_video(model: ImplicitVideo, frames: torch.Tensor, *, steps=None
         budget when only a time budget is given. It may raise to cancel (see the module docstring).
     device: where to fit (default: the model's device); the model is left there.
     amp: mixed precision on CUDA (ignored on CPU).
+    holdout: indices of interior frames kept out of the fit for the first 1 - ``refit_share`` of
+        the run (steps or budget), then measured (``fit_quality``: PSNR next to the linear blend
+        of their neighbours, detail) and fitted with the others for the rest (``refit_share`` 0:
+        never fitted). The result's ``quality`` and the model's ``fit_report["quality"]`` hold
+        the numbers; without held-out frames only the fitted frames' PSNR.
     """
     with torch.inference_mode(False), torch.enable_grad():
         frames = check_frames(frames, min_count=1)
@@ -193,26 +227,89 @@ def fit_implicit_video(model: ImplicitVideo, frames: torch.Tensor, *, steps=None
                     patience=int(plateau_patience or 0), min_delta=float(plateau_min_delta),
                     target_psnr=None if target_psnr is None else float(target_psnr),
                     eval_every=int(eval_every), eval_pixels=int(eval_pixels), progress=progress,
-                    seed=int(seed), amp=amp)
+                    seed=int(seed), amp=amp, holdout=_check_holdout(holdout, frames.shape[0], sample_fn),
+                    refit_share=_check_refit_share(refit_share))
+
+
+def _check_holdout(holdout, n_frames: int, sample_fn) -> list:
+    held = sorted(set(int(h) for h in holdout or ()))
+    if not held:
+        return []
+    if sample_fn is not None:
+        raise ValueError("holdout needs the default pixel sampler (sample_fn draws its own frames)")
+    if held[0] < 1 or held[-1] > n_frames - 2:
+        raise ValueError(f"held-out frames must be interior (1..{n_frames - 2}), got {held}")
+    if any(b - a < 2 for a, b in zip(held[:-1], held[1:])):
+        raise ValueError(f"held-out frames must not be neighbours, got {held}")
+    return held
+
+
+def _check_refit_share(share) -> float:
+    share = float(share)
+    if not (0.0 <= share < 1.0):
+        raise ValueError(f"refit_share must lie in [0, 1), got {share}")
+    return share
+
+
+def micro_batches(model: torch.nn.Module, batch_size: int, device) -> int:
+    """How many micro-batches a step of ``batch_size`` pixels is split into (gradients accumulated:
+    the same update), so that Cancel is checked between pieces of bounded work: on a CPU at most
+    TRAIN_PASS_FLOPS each (about STEP_PASSES·2 flops per weight and pixel for forward, loss and
+    backward; ~15-50 ms on an idle core), at least MICRO_BATCH_MIN pixels; 1 elsewhere. It depends on
+    the model and device only — not on timings — so a fit does the same arithmetic however busy the
+    machine is. Used only where progress checks Cancel (``progress.checks_cancel``, ComfyUI): small
+    pieces cost some speed, and Ctrl-C on the command line needs no check."""
+    if torch.device(device).type != "cpu":
+        return 1
+    weights = sum(p.numel() for p in model.parameters())
+    per_chunk = max(MICRO_BATCH_MIN, TRAIN_PASS_FLOPS // (STEP_PASSES * 2 * max(weights, 1)))
+    return max(1, min(int(batch_size), math.ceil(int(batch_size) / per_chunk)))
+
+
+def _eval_indices(frames_list, n_pixels: int, limit: int, seed: int):
+    """(frame index [N], pixel index [N]) of every pixel of ``frames_list``, or of ``limit`` random
+    ones (drawn with replacement: a permutation of all pixels would take 8 bytes per pixel, 5 GB for
+    300 frames of 1080p; repeats among 65k of millions change nothing), sorted by frame."""
+    frames_list = torch.as_tensor(list(frames_list), dtype=torch.long)
+    total = frames_list.numel() * n_pixels
+    if total <= limit:
+        flat = torch.arange(total)
+    else:
+        flat = torch.randint(total, (limit,), generator=torch.Generator().manual_seed(seed)).sort().values
+    return frames_list[torch.div(flat, n_pixels, rounding_mode="floor")], flat % n_pixels
 
 
 def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, lr_schedule, loss_fn,
-         sample_fn, patience, min_delta, target_psnr, eval_every, eval_pixels, progress, seed, amp):
+         sample_fn, patience, min_delta, target_psnr, eval_every, eval_pixels, progress, seed, amp,
+         holdout, refit_share):
     T, H, W, _ = frames.shape
     P = H * W
+
+    def setup_check():                  # Cancel between the set-up stages (progress stays at 0)
+        if progress is not None:
+            progress(0, steps if steps is not None else 1000)
+
     target = frames.detach().clone().reshape(T, P, 3).to(device)           # [T,H*W,3] (a copy)
     times = model.frame_times().to(device)                                 # [T]
     generator = torch.Generator(device=device).manual_seed(seed)
-    sample = sample_fn or _uniform_sampler(T, P)
+    held = sorted(set(int(h) for h in holdout or ()))
+    kept = [i for i in range(T) if i not in held]
+    if held:
+        kept_index = torch.tensor(kept, device=device)
 
-    # fixed evaluation set: every pixel, or a fixed random subset of big clips
-    if T * P <= eval_pixels:
-        eval_f, eval_p = None, None
-    else:
-        # drawn with replacement: a permutation of all T·P pixels would take 8 bytes per pixel
-        # (5 GB for 300 frames of 1080p); repeats among 65k of millions change nothing
-        flat = torch.randint(T * P, (eval_pixels,), generator=torch.Generator().manual_seed(seed + 1)).sort().values
-        eval_f, eval_p = (torch.div(flat, P, rounding_mode="floor").to(device), (flat % P).to(device))
+        def sample_kept(n, gen):                                           # phase A: kept frames only
+            k = torch.randint(0, len(kept), (n,), generator=gen, device=gen.device)
+            return kept_index[k], torch.randint(0, P, (n,), generator=gen, device=gen.device)
+    sample_all = sample_fn or _uniform_sampler(T, P)
+
+    # fixed evaluation sets: the fitted frames (every pixel, or a random subset of big clips),
+    # the same over all frames once held-out frames join the fit, and a small one of the held-out frames
+    setup_check()
+    eval_kept = [t.to(device) for t in _eval_indices(kept, P, eval_pixels, seed + 1)]
+    setup_check()
+    eval_all = [t.to(device) for t in _eval_indices(range(T), P, eval_pixels, seed + 1)] if held else eval_kept
+    eval_held = [t.to(device) for t in _eval_indices(held, P, max(eval_pixels // 4, 1), seed + 2)] if held else None
+    setup_check()
 
     autocast_dtype, use_scaler = _amp_settings(device, amp)
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -223,40 +320,17 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
             return torch.autocast(device_type=device.type, enabled=False)
         return torch.autocast(device_type=device.type, dtype=autocast_dtype)
 
-    @torch.no_grad()
-    def evaluate() -> float:
-        was_training = model.training
-        model.eval()
-        sq, count, chunk = 0.0, 0, 1 << 16
-        if eval_f is None:
-            pix = torch.arange(P, device=device)
-            for f in range(T):
-                for s in range(0, P, chunk):
-                    p = pix[s:s + chunk]
-                    fi = torch.full_like(p, f)
-                    out = model(pixel_coords(fi, p, times, H, W))   # float32, as rendered
-                    sq += float(((out.float().clamp(0, 1) - target[f, p]) ** 2).sum())
-                    count += p.numel() * 3
-        else:
-            for s in range(0, eval_f.numel(), chunk):
-                fi, p = eval_f[s:s + chunk], eval_p[s:s + chunk]
-                out = model(pixel_coords(fi, p, times, H, W))       # float32, as rendered
-                sq += float(((out.float().clamp(0, 1) - target[fi, p]) ** 2).sum())
-                count += p.numel() * 3
-        model.train(was_training)
-        return psnr_from_mse(sq / count)
-
-    def snapshot():
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
     result = FitResult(model=model)
-    start = time.perf_counter()
+    start = _now()
     best_state, best_psnr, best_step = None, float("-inf"), 0
     last_improvement_step = 0
     step = 0
+    phase_a = bool(held)              # held-out frames are out of the fit (phase A), then in (phase B)
+    refit_until = None                # phase B's last step when phase A ended early (plateau / target)
+    quality = {"frames": T, "kept_frames": len(kept), "holdout": held}
 
     def elapsed() -> float:
-        return time.perf_counter() - start
+        return _now() - start
 
     def fraction_done() -> float:
         parts = []
@@ -266,13 +340,80 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
             parts.append(elapsed() / budget)
         return min(1.0, max(parts))
 
-    def report_progress():
-        if progress is None:
-            return
+    def position():
         if steps is not None:
-            progress(step, steps)
-        else:
-            progress(min(1000, int(1000 * elapsed() / budget)), 1000)
+            return step, steps
+        return min(1000, int(1000 * elapsed() / budget)), 1000
+
+    checks = _Checks(progress, position)
+    eval_chunk = min(1 << 16, model.render_chunk(device))
+    chunks = micro_batches(model, batch_size, device) if getattr(progress, "checks_cancel", False) else 1
+    setup_check()
+
+    @torch.no_grad()
+    def evaluate(which) -> float:
+        """PSNR of the model (output clamped, float32 as rendered) on a fixed evaluation set."""
+        fi_all, p_all = which
+        was_training = model.training
+        model.eval()
+        sq = 0.0
+        for s in range(0, fi_all.numel(), eval_chunk):
+            fi, p = fi_all[s:s + eval_chunk], p_all[s:s + eval_chunk]
+            out = model(pixel_coords(fi, p, times, H, W))
+            sq += float(((out.float().clamp(0, 1) - target[fi, p]) ** 2).sum())
+            checks()
+        model.train(was_training)
+        return psnr_from_mse(sq / (fi_all.numel() * 3))
+
+    @torch.no_grad()
+    def measure_holdout():
+        """The held-out frames as the model renders them, alone and with the keyframe residual of
+        their kept neighbours (``inr.with_keyframe_residual``), and the linear blend of those
+        neighbours: PSNR on the same pixels, detail on centre crops."""
+        from .fit_quality import detail_ratio, holdout_neighbours  # noqa: PLC0415
+
+        a_of, b_of = torch.zeros(T, dtype=torch.long, device=device), torch.zeros(T, dtype=torch.long, device=device)
+        w_of = torch.zeros(T, device=device)
+        for h, (a, b) in zip(held, holdout_neighbours(T, held)):
+            a_of[h], b_of[h] = a, b
+            w_of[h] = (times[h] - times[a]) / (times[b] - times[a])
+
+        def render(fi, p):
+            """(model, model + keyframe residual, linear blend) at pixels p of held-out frames fi, [n,3] each."""
+            a, b, w = a_of[fi], b_of[fi], w_of[fi][:, None]
+            out, out_a, out_b = (model(pixel_coords(f, p, times, H, W)).float().clamp(0, 1) for f in (fi, a, b))
+            return (out, with_keyframe_residual(out, target[a, p], out_a, target[b, p], out_b, w),
+                    (1 - w) * target[a, p] + w * target[b, p])
+
+        fi_all, p_all = (t.to(device) for t in _eval_indices(held, P, eval_pixels, seed + 3))
+        model.eval()
+        sq = [0.0, 0.0, 0.0]
+        for s in range(0, fi_all.numel(), eval_chunk):
+            fi, p = fi_all[s:s + eval_chunk], p_all[s:s + eval_chunk]
+            for k, x in enumerate(render(fi, p)):
+                sq[k] += float(((x - target[fi, p]) ** 2).sum())
+            checks()
+        ch, cw = min(H, CROP), min(W, CROP)
+        y0, x0 = (H - ch) // 2, (W - cw) // 2
+        crop = (torch.arange(y0, y0 + ch, device=device)[:, None] * W
+                + torch.arange(x0, x0 + cw, device=device)[None, :]).flatten()     # [ch*cw] pixel indices
+        crops = [[], []]                                                            # model, with residual
+        for h in held:
+            fi = torch.full_like(crop, h)
+            parts = [render(fi[s:s + eval_chunk], crop[s:s + eval_chunk])[:2] for s in range(0, crop.numel(), eval_chunk)]
+            for k in range(2):
+                crops[k].append(torch.cat([part[k] for part in parts]))
+            checks()
+        model.train()
+        real = target[held][:, crop].reshape(len(held), ch, cw, 3).cpu()
+        count = fi_all.numel() * 3
+        detail = [detail_ratio(torch.stack(c).reshape(len(held), ch, cw, 3).cpu(), real) for c in crops]
+        quality.update(kept_psnr=best_psnr, holdout_psnr=psnr_from_mse(sq[0] / count), detail=detail[0],
+                       holdout_psnr_residual=psnr_from_mse(sq[1] / count), detail_residual=detail[1],
+                       blend_psnr=psnr_from_mse(sq[2] / count), at_step=step)
+
+    def snapshot():
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def record(psnr: float):
         nonlocal best_state, best_psnr, best_step, last_improvement_step
@@ -282,6 +423,20 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
                 last_improvement_step = step
             best_state, best_psnr, best_step = snapshot(), psnr, step
 
+    def end_phase_a(refit: bool):
+        """Held-out frames: measured with the best weights so far, then (``refit``) fitted with the others."""
+        nonlocal phase_a, best_state, best_psnr, best_step, last_improvement_step
+        if result.history[-1][0] != step:      # the weights now compete too (a slow fit may not have
+            record(evaluate(eval_kept))        # reached its first evaluation since step 0)
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        measure_holdout()
+        phase_a = False
+        if refit:
+            quality["refit_from_step"] = step
+            best_state, best_psnr, best_step, last_improvement_step = None, float("-inf"), step, step
+            record(evaluate(eval_all))
+
     def finish(reason: str):
         if best_state is not None:
             model.load_state_dict(best_state)
@@ -289,58 +444,88 @@ def _fit(model, frames, device, *, steps, budget, batch_size, lr, weight_decay, 
         result.stopped_because = reason
         result.steps, result.seconds = step, elapsed()
         result.best_psnr, result.best_step = best_psnr, best_step
+        if not held and reason != "interrupted":
+            quality.update(kept_psnr=best_psnr)
         model.fit_report = {
             "steps": step, "seconds": round(result.seconds, 3), "best_psnr": best_psnr,
             "best_step": best_step, "stopped_because": reason,
             "history": [list(h) for h in result.history],
         }
+        if reason != "interrupted" and "kept_psnr" in quality:
+            model.fit_report["quality"] = dict(quality)
+            result.quality = dict(quality)
 
     try:
-        record(evaluate())
+        record(evaluate(eval_kept))
         reason = None
         while reason is None:
             if lr_schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * fraction_done()))
-            frame_index, pixel_index = sample(batch_size, generator)
-            batch = {
-                "coords": pixel_coords(frame_index, pixel_index, times, H, W),   # [N,3]
-                "rgb": target[frame_index, pixel_index],                        # [N,3]
-                "frame_index": frame_index,
-                "pixel_index": pixel_index,
-                "step": step,
-            }
+            frame_index, pixel_index = (sample_kept if phase_a else sample_all)(batch_size, generator)
             optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the fit diverged at step {step} (loss {loss.item()}); "
-                                         "lower the learning rate")
+            bounds = [round(c * batch_size / chunks) for c in range(chunks + 1)]
+            for c in range(chunks):
+                fi, pi = frame_index[bounds[c]:bounds[c + 1]], pixel_index[bounds[c]:bounds[c + 1]]
+                batch = {
+                    "coords": pixel_coords(fi, pi, times, H, W),                # [n,3]
+                    "rgb": target[fi, pi],                                      # [n,3]
+                    "frame_index": fi,
+                    "pixel_index": pi,
+                    "step": step,
+                    "chunk": c,
+                    "holdout": phase_a,
+                }
+                with autocast():
+                    loss = loss_fn(model, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the fit diverged at step {step} (loss {loss.item()}); "
+                                             "lower the learning rate")
+                loss = loss * (fi.numel() / batch_size)        # the batch mean, summed over micro-batches
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                else:
+                    loss.backward()
+                if c + 1 < chunks:
+                    checks()
             if scaler is not None:
-                scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
             else:
-                loss.backward()
                 optimizer.step()
             step += 1
 
             at_end = (steps is not None and step >= steps) or (budget is not None and elapsed() >= budget)
             if step % eval_every == 0 or at_end:
-                psnr = evaluate()
+                psnr = evaluate(eval_kept if phase_a else eval_all)
                 record(psnr)
+                if phase_a:
+                    result.holdout_history.append((step, round(elapsed(), 4), evaluate(eval_held)))
                 if target_psnr is not None and psnr >= target_psnr:
                     reason = "target_psnr"
                 elif patience and step - last_improvement_step >= patience:
                     reason = "plateau"
+            if refit_until is not None and step >= refit_until and reason is None:
+                reason = quality["phase_a_stop"]
             if reason is None and steps is not None and step >= steps:
                 reason = "steps"
             if reason is None and budget is not None and elapsed() >= budget:
                 if result.history[-1][0] != step:
-                    record(evaluate())
+                    record(evaluate(eval_kept if phase_a else eval_all))
                 reason = "time_budget"
+            if phase_a and refit_share > 0 and reason in ("plateau", "target_psnr"):
+                quality["phase_a_stop"] = reason                 # converged early: refit for a share of it
+                refit_until = step + max(1, math.ceil(step * refit_share / (1 - refit_share)))
+                reason = None
+                end_phase_a(refit=True)
+            elif phase_a and refit_share > 0 and reason is None and fraction_done() >= 1 - refit_share:
+                end_phase_a(refit=True)
+            elif phase_a and reason is not None:       # the end came in phase A: held-out frames stay out
+                end_phase_a(refit=False)
             if step % PROGRESS_EVERY == 0 or reason is not None:
-                report_progress()
+                checks(force=True)
+            else:
+                checks()
     except BaseException:
         finish("interrupted")
         raise

@@ -28,7 +28,8 @@ Fit: L2 loss, Adam (lr 1e-3, weight decay 1e-8) on random batches of pixels
 import torch
 
 from .fourier_features import ENCODINGS, FourierFeatures
-from .inr import ImplicitVideo, default_device, fit_and_render_clip, register_inr
+from .fit_quality import choose_holdout
+from .inr import ImplicitVideo, default_device, iter_fit_and_render, plan_clip_run, register_inr
 from .inr_fit import fit_implicit_video
 from .timing import FrameTiming
 from .validate import check_frames
@@ -46,6 +47,7 @@ def resolve_time_L(time_L: int, L: int, frame_count: int) -> int:
     return max(0, min(int(L), int(frame_count) - 2))
 
 DEFAULT_TIME_BUDGET_S = 120.0   # fit length when neither steps nor a time budget is given
+KEYFRAME_RESIDUAL = True        # the clip method renders with the keyframe residual (inr.with_keyframe_residual)
 
 # fit defaults: the paper's Adam settings; batch 4096 gives twice the updates of 8192 for about the
 # same pixels/s on a CPU (benchmarks/neco.py, docs/neco.md)
@@ -102,11 +104,13 @@ class NeCo(ImplicitVideo):
 
 
 def fit_neco(frames: torch.Tensor, timing: FrameTiming | None = None, *, config: dict | None = None,
-             steps=None, time_budget_s=None, progress=None, device=None, **fit_options):
+             steps=None, time_budget_s=None, progress=None, device=None, holdout=-1, **fit_options):
     """Build a NeCo for ``frames`` [T,H,W,3] (timing: the frames' FRAME_TIMING, default evenly
     spaced) and fit it (for ``DEFAULT_TIME_BUDGET_S`` seconds unless steps / time_budget_s say
     otherwise; the plateau stop may end it sooner); returns ``inr_fit.FitResult`` (``.model`` is the fitted NeCo).
-    ``fit_options`` go to ``fit_implicit_video`` (batch_size, lr, weight_decay, ...)."""
+    ``holdout``: frames held out of most of the fit to measure it between frames (-1 auto, 0 none,
+    a count, or a list of indices; ``fit_quality.choose_holdout``). ``fit_options`` go to
+    ``fit_implicit_video`` (batch_size, lr, weight_decay, refit_share, ...)."""
     frames = check_frames(frames, min_count=2)
     if timing is None:
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
@@ -121,29 +125,64 @@ def fit_neco(frames: torch.Tensor, timing: FrameTiming | None = None, *, config:
         if device is not None:
             model = model.to(device)
         return fit_implicit_video(model, frames, steps=steps, time_budget_s=time_budget_s,
-                                  progress=progress, device=device, **options)
+                                  progress=progress, device=device,
+                                  holdout=resolve_holdout(holdout, frames.shape[0]), **options)
 
 
-def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None,
-                          progress=None, **options) -> torch.Tensor:
-    """The ``methods.py`` interface: fit NeCo on ``frames`` [N,H,W,3] and return
-    [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
-    each fraction of every interval (times taken from ``timing`` when given, so uneven GIF delays
-    are honoured).
+def resolve_holdout(holdout, n_frames: int) -> list:
+    """Held-out frame indices from a count (-1 auto, 0 none; ``choose_holdout``) or a list."""
+    if isinstance(holdout, (list, tuple)):
+        return [int(h) for h in holdout]
+    if isinstance(holdout, bool) or not float(holdout).is_integer():
+        raise ValueError(f"holdout must be -1 (auto), 0 (none), a number of frames or a list of indices, got {holdout!r}")
+    return choose_holdout(n_frames, int(holdout))
 
-    ``options``: model config keys (encoding, L, sigma, width, depth, seed), fit options
-    (steps, time_budget_s, batch_size, lr, ...), and ``device``.
-    """
+
+def neco_iter_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None, progress=None,
+                   notify=None, report: dict | None = None, keyframe_residual: bool = KEYFRAME_RESIDUAL, **options):
+    """The streaming form of ``neco_interpolate_clip``: the same clip yielded one [1,H,W,3] frame at a
+    time (``inr.iter_fit_and_render``). ``time_budget_s`` covers fit and render: the render is
+    timed before the fit starts (``inr.plan_clip_run``) and ``notify(text)`` announces it;
+    ``report`` receives the fit report and its quality verdict."""
     frames = check_frames(frames, min_count=2)
     config = {k: options.pop(k) for k in list(options) if k in DEFAULT_CONFIG}
     if options.get("device") is None:
         options["device"] = default_device()
     if timing is None:
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
-    return fit_and_render_clip(
+    if options.get("steps") is None and options.get("time_budget_s") is None:
+        options["time_budget_s"] = DEFAULT_TIME_BUDGET_S
+    with torch.inference_mode(False):
+        probe = NeCo(frames.shape[1], frames.shape[2], timing, config)
+    renders = (frames.shape[0] - 1) * len(fractions) + (frames.shape[0] if keyframe_residual else 0)
+    plan = plan_clip_run(probe, renders, options["device"],
+                         options.get("time_budget_s"), options.get("steps"),
+                         int(options.get("batch_size", FIT_DEFAULTS["batch_size"])))
+    if plan.fit_budget_s is not None:
+        options["time_budget_s"] = plan.fit_budget_s
+    if notify is not None:
+        notify(plan.note)
+    return iter_fit_and_render(
         frames, fractions, timing,
         lambda fit_progress: fit_neco(frames, timing, config=config, progress=fit_progress, **options).model,
-        progress)
+        progress, fit_share=plan.fit_share, report=report, keyframe_residual=bool(keyframe_residual))
+
+
+def neco_interpolate_clip(frames: torch.Tensor, fractions, timing: FrameTiming | None = None,
+                          progress=None, keyframe_residual: bool = KEYFRAME_RESIDUAL, **options) -> torch.Tensor:
+    """The ``methods.py`` interface: fit NeCo on ``frames`` [N,H,W,3] and return
+    [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
+    each fraction of every interval (times taken from ``timing`` when given, so uneven GIF delays
+    are honoured).
+
+    ``options``: model config keys (encoding, L, sigma, width, depth, seed), fit options
+    (steps, time_budget_s — fit and render together —, holdout, batch_size, lr, ...), and ``device``.
+    ``keyframe_residual``: the rendered frames get the fit's error on their two input frames
+    (``inr.with_keyframe_residual``; False = the model alone, as the paper renders).
+    """
+    return torch.cat(list(neco_iter_clip(frames, fractions, timing, progress, keyframe_residual=keyframe_residual,
+                                         **options)), dim=0)
 
 
 neco_interpolate_clip.option_sources = (tuple(DEFAULT_CONFIG), fit_neco, fit_implicit_video)
+neco_interpolate_clip.iterate = neco_iter_clip

@@ -141,7 +141,19 @@ PAPER_LAMBDA_OBS = 0.12  # the paper's λ
 # level with λ = 1 on average (+0.04 dB) and best where the gaps are widest (realshort k = 4).
 LAMBDA_OBS = 0.99
 TERMS_EVERY = 10  # record (step, L_obs, L_of) every this many steps
-METHOD_TIME_BUDGET_S = 300.0  # siren_of_interpolate_clip without steps / time budget (CLI, benchmarks)
+METHOD_TIME_BUDGET_S = 120.0  # siren_of_interpolate_clip without steps / time budget: fit + render (CLI)
+KEYFRAME_RESIDUAL = True      # the clip method renders with the keyframe residual (inr.with_keyframe_residual)
+# the clip method's (CLI) network and fit on a CPU: the paper's width 720 makes a few steps a minute there
+# and renders a 320x240 frame in seconds (docs/siren_of.md); on CUDA the paper's settings. Options override.
+METHOD_CONFIG = {"width": 128, "depth": 4}
+METHOD_FIT = {"lr": 1e-3, "batch_size": 2048}
+
+
+def method_defaults(device) -> tuple:
+    """(config, fit options) of the clip method on ``device``: the CPU network above, or the paper's."""
+    if torch.device(device).type == "cpu":
+        return dict(METHOD_CONFIG), dict(METHOD_FIT)
+    return dict(PAPER_CONFIG), {"lr": FIT_DEFAULTS["lr"], "batch_size": FIT_DEFAULTS["batch_size"]}
 
 
 def _flow_for(frames, flow, preset, progress=None):
@@ -153,9 +165,35 @@ def _flow_for(frames, flow, preset, progress=None):
     return estimate_flow(frames, preset=preset, backward=True, progress=progress)
 
 
+def _kept_velocity(frames, field, timing, held, preset) -> torch.Tensor:
+    """Velocities [T,H*W,2] of the flow term while the frames ``held`` are out of the fit: every
+    kept frame's motion to the next kept one (pairs around a held-out frame get their own DIS flow,
+    so nothing of the held-out frame reaches the fit); the held-out frames' rows are zero (unused)."""
+    from .flow import dis_estimator, dis_flow_pair, to_gray_uint8  # noqa: PLC0415
+    from .flow_constraint import flow_velocity  # noqa: PLC0415
+
+    T, H, W, _ = frames.shape
+    kept = [i for i in range(T) if i not in set(held)]
+    gray = to_gray_uint8(frames)                                          # [T,H,W] uint8
+    dis = dis_estimator(preset)
+    forward, backward = [], []
+    for a, b in zip(kept[:-1], kept[1:]):
+        if b == a + 1:
+            forward.append(field.forward[a])
+            backward.append(None if field.backward is None else field.backward[a])
+        else:
+            forward.append(torch.from_numpy(dis_flow_pair(gray[a], gray[b], dis=dis)))
+            backward.append(None if field.backward is None else torch.from_numpy(dis_flow_pair(gray[b], gray[a], dis=dis)))
+    times = [timing.normalised()[i] for i in kept]
+    velocity = flow_velocity(torch.stack(forward), None if field.backward is None else torch.stack(backward), times)
+    table = torch.zeros(T, H * W, 2)
+    table[kept] = velocity.float().reshape(len(kept), H * W, 2)
+    return table
+
+
 def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: float = LAMBDA_OBS,
                  config: dict | None = None, steps=None, time_budget_s=None, flow_preset: str = "medium",
-                 progress=None, device=None, **fit_options):
+                 progress=None, device=None, holdout=-1, **fit_options):
     """Build a SIREN for ``frames`` [T,H,W,3] and fit it with L = λ·L_obs + (1-λ)·L_of.
 
     flow: FLOW of the clip (``vfi_core.flow.FlowField``, or a forward-flow tensor [T-1,H,W,2] in
@@ -163,11 +201,15 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     timing: the frames' FRAME_TIMING (default evenly spaced); velocities use its intervals.
     lambda_obs: λ in [0, 1]; 1 = plain SIREN fit without the flow term.
     config: SirenVideo config (width, depth, omega0, time_scale — default -1, auto —, seed).
+    holdout: frames held out of most of the fit to measure it between frames (-1 auto, 0 none, a
+        count or a list of indices; ``neco.resolve_holdout``); while they are out, the flow term
+        uses flows between the kept frames only (``_kept_velocity``).
     fit_options: ``inr_fit.fit_implicit_video`` options (batch_size, lr, lr_schedule, seed, ...).
     Returns ``inr_fit.FitResult`` with an extra ``terms`` list [(step, L_obs, L_of or None)];
     the model's ``fit_report`` gets lambda_obs, the flow's source and the same terms.
     """
     from .flow_constraint import flow_velocity, siren_of_loss  # noqa: PLC0415
+    from .neco import resolve_holdout  # noqa: PLC0415
     from .timing import FrameTiming  # noqa: PLC0415
     from .validate import check_frames  # noqa: PLC0415
 
@@ -187,31 +229,42 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     cfg = {"seed": int(options.get("seed", 0)), "time_scale": -1.0}
     cfg.update(config or {})
     check_time_scale(cfg["time_scale"])                  # before the (slow) flow estimation
+    held = resolve_holdout(holdout, T)
     with torch.inference_mode(False):
         frames = frames.clone()
         field = None
+
+        def setup_check(*_):                    # progress(0, ...): only Cancel is checked while setting up
+            if progress is not None:
+                progress(0, int(steps) if steps is not None else 1000)
+
         if lam < 1.0 or flow is not None:
-            field = _flow_for(frames, flow, flow_preset)
+            field = _flow_for(frames, flow, flow_preset, setup_check)
         model = SirenVideo(H, W, timing, cfg)
         if device is not None:
             model = model.to(device)
         dev = next(model.parameters()).device if device is None else torch.device(device)
-        velocity = None
+        velocity = velocity_kept = None
         if lam < 1.0:
             velocity = flow_velocity(field.forward, field.backward, timing.normalised())   # [T,H,W,2]
             velocity = velocity.float().reshape(T, H * W, 2).to(dev)                      # [T,H*W,2]
+            setup_check()
+            if held:
+                velocity_kept = _kept_velocity(frames, field, timing, held, flow_preset).to(dev)
+                setup_check()
         terms = []
 
         def loss_fn(net, batch):
             coords = batch["coords"].float()
-            vel = velocity[batch["frame_index"], batch["pixel_index"]] if velocity is not None else None
+            table = velocity_kept if batch.get("holdout") and velocity_kept is not None else velocity
+            vel = table[batch["frame_index"], batch["pixel_index"]] if table is not None else None
             loss, l_obs, l_of = siren_of_loss(net, coords, batch["rgb"].float(), vel, lam)
-            if batch["step"] % TERMS_EVERY == 0:
+            if batch["step"] % TERMS_EVERY == 0 and batch.get("chunk", 0) == 0:
                 terms.append((batch["step"], float(l_obs.detach()), None if l_of is None else float(l_of.detach())))
             return loss
 
         result = fit_implicit_video(model, frames, steps=steps, time_budget_s=time_budget_s,
-                                    loss_fn=loss_fn, progress=progress, device=device, **options)
+                                    loss_fn=loss_fn, progress=progress, device=device, holdout=held, **options)
     result.terms = terms
     result.model.fit_report.update(
         lambda_obs=lam, terms=[list(t) for t in terms],
@@ -219,33 +272,63 @@ def fit_siren_of(frames: torch.Tensor, flow=None, timing=None, *, lambda_obs: fl
     return result
 
 
-def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None, **options):
-    """The ``methods.py`` interface: fit SIREN-OF on ``frames`` [N,H,W,3] and return
-    [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
-    each fraction of every interval (times from ``timing``, so uneven GIF delays are honoured).
-
-    ``options``: config keys (width, depth, omega0, time_scale), lambda_obs, flow (FLOW or tensor), flow_preset,
-    fit options (steps, time_budget_s, batch_size, lr, seed, ...), and ``device``. Without steps
-    or a time budget the fit runs for METHOD_TIME_BUDGET_S seconds.
-    """
-    from .inr import default_device, fit_and_render_clip  # noqa: PLC0415
+def siren_of_iter_clip(frames: torch.Tensor, fractions, timing=None, progress=None, notify=None,
+                       report: dict | None = None, keyframe_residual: bool = KEYFRAME_RESIDUAL, **options):
+    """The streaming form of ``siren_of_interpolate_clip``: the same clip yielded one [1,H,W,3]
+    frame at a time (``inr.iter_fit_and_render``). ``time_budget_s`` covers fit and render: the
+    render is timed before the fit starts (``inr.plan_clip_run``) and ``notify(text)`` announces
+    it; ``report`` receives the fit report and its quality verdict."""
+    from .inr import default_device, iter_fit_and_render, plan_clip_run  # noqa: PLC0415
     from .timing import FrameTiming  # noqa: PLC0415
     from .validate import check_frames  # noqa: PLC0415
 
     frames = check_frames(frames, min_count=2)
-    config = dict(options.pop("config", None) or {})
+    if options.get("device") is None:
+        options["device"] = default_device()
+    config, fit_defaults = method_defaults(options["device"])
+    config.update(options.pop("config", None) or {})
     config.update({k: options.pop(k) for k in list(options) if k in CONFIG_KEYS})
+    for key, value in fit_defaults.items():
+        options.setdefault(key, value)
     if timing is None:
         timing = FrameTiming.from_fps(frames.shape[0], 1.0)
     if options.get("steps") is None and options.get("time_budget_s") is None:
         options["time_budget_s"] = METHOD_TIME_BUDGET_S
-    if options.get("device") is None:
-        options["device"] = default_device()
-    return fit_and_render_clip(
+    with torch.inference_mode(False):
+        probe = SirenVideo(frames.shape[1], frames.shape[2], timing,
+                           {"seed": int(options.get("seed", 0)), "time_scale": -1.0, **config})
+    flow_term = float(options.get("lambda_obs", LAMBDA_OBS)) < 1.0
+    renders = (frames.shape[0] - 1) * len(fractions) + (frames.shape[0] if keyframe_residual else 0)
+    plan = plan_clip_run(probe, renders, options["device"],
+                         options.get("time_budget_s"), options.get("steps"),
+                         int(options.get("batch_size", FIT_DEFAULTS["batch_size"])), step_passes=15 if flow_term else 6)
+    if plan.fit_budget_s is not None:
+        options["time_budget_s"] = plan.fit_budget_s
+    if notify is not None:
+        notify(plan.note)
+    return iter_fit_and_render(
         frames, fractions, timing,
         lambda fit_progress: fit_siren_of(frames, timing=timing, config=config, progress=fit_progress,
                                           **options).model,
-        progress)
+        progress, fit_share=plan.fit_share, report=report, keyframe_residual=bool(keyframe_residual))
+
+
+def siren_of_interpolate_clip(frames: torch.Tensor, fractions, timing=None, progress=None,
+                              keyframe_residual: bool = KEYFRAME_RESIDUAL, **options):
+    """The ``methods.py`` interface: fit SIREN-OF on ``frames`` [N,H,W,3] and return
+    [(N-1)·(m+1)+1, H,W,3], the input frames kept as they are with m rendered frames inserted at
+    each fraction of every interval (times from ``timing``, so uneven GIF delays are honoured).
+
+    ``options``: config keys (width, depth, omega0, time_scale; default ``method_defaults``: sized for
+    a CPU there, the paper's on CUDA), lambda_obs, flow (FLOW or tensor), flow_preset, fit options
+    (steps, time_budget_s — fit and render together —, holdout, batch_size, lr, seed, ...), and
+    ``device``. Without steps or a time budget the run takes METHOD_TIME_BUDGET_S seconds.
+    ``keyframe_residual``: the rendered frames get the fit's error on their two input frames
+    (``inr.with_keyframe_residual``; False = the model alone, as the paper renders).
+    """
+    return torch.cat(list(siren_of_iter_clip(frames, fractions, timing, progress,
+                                             keyframe_residual=keyframe_residual, **options)), dim=0)
 
 
 siren_of_interpolate_clip.option_sources = (CONFIG_KEYS, fit_siren_of, fit_implicit_video)
+siren_of_interpolate_clip.iterate = siren_of_iter_clip
