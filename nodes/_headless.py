@@ -286,6 +286,8 @@ def check_literal(value, type_spec, extra: dict):
     if type_spec == "*":
         return value
     if type_spec == "INT":
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            value = int(value)                # as ComfyUI's int() (API workflows saved from a list of "2", "4")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 (isinstance(value, float) and not value.is_integer()):
             raise ValueError(f"expected an integer (INT), got {type(value).__name__} {value!r}")

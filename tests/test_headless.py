@@ -310,7 +310,7 @@ def test_widget_errors(widgets, expected):
     (101, "value 101 is bigger than the maximum 100"),
     (-1, "value -1 is smaller than the minimum 0"),
     (2.5, "expected an integer (INT), got float 2.5"),
-    ("3", "expected an integer (INT), got str '3'"),
+    ("3x", "expected an integer (INT), got str '3x'"),
     (True, "expected an integer (INT), got bool True"),
 ])
 def test_int_range_and_type(value, expected):
@@ -323,6 +323,7 @@ def test_float_range_and_literal_conversion():
     issues, _ = issues_of({**base, "2": node("Add", a=["1", 0], b=["1", 0], scale=10.5)})
     assert issues == ["node 2 (Add), input 'scale': value 10.5 is bigger than the maximum 10.0"]
     assert check_literal(4.0, "INT", {}) == 4 and isinstance(check_literal(4.0, "INT", {}), int)
+    assert check_literal("4", "INT", {}) == 4 and isinstance(check_literal("4", "INT", {}), int)  # ComfyUI: int()
     assert check_literal(3, "FLOAT", {}) == 3.0 and isinstance(check_literal(3, "FLOAT", {}), float)
     with pytest.raises(ValueError, match="NaN"):
         check_literal(float("nan"), "FLOAT", {})
