@@ -9,8 +9,8 @@ the peak extra memory of one forward pass of a [B,3,H,W] pair as
 
 with H32, W32 the frame padded to a multiple of 32 and c1 the first encoder width. The three
 constants were fitted to the peak resident set size of four networks (K = 5..51, c1 = 4..32) at
-640x480 and are re-measured by ``benchmarks/sepconv.py --parts memory-model``
-(``benchmarks/results/sepconv_memory_model.md``). The whole-frame buffers of a tiled run (inputs,
+640x480 and are re-measured by ``benchmarks/sepconv.py --parts memory-model`` (section "Memory
+model" of ``benchmarks/results/sepconv.md``). The whole-frame buffers of a tiled run (inputs,
 output, blend weights) add WHOLE_FRAME_FLOATS floats per pixel of the full frame.
 
 Plan (``tile_plan``): with ``tile_size`` 0 (auto), whole frames are used when the estimate fits
