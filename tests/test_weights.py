@@ -36,6 +36,7 @@ def test_fp16_storage_and_shards(tmp_path):
     assert all(p.stat().st_size <= 300_000 for p in paths)
     assert load_file(str(paths[0]))[next(iter(load_file(str(paths[0]))))].dtype == torch.float16
     assert W.list_weights([tmp_path])["big"].files == paths
+    assert W.resolve(str(tmp_path / "big.safetensors")).files == paths     # the path save_weights was given
     loaded = W.load_weights("big", [tmp_path])
     for k, v in net.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v.half().float(), rtol=0, atol=0)

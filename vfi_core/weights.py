@@ -159,13 +159,17 @@ def default_first(registry: dict, method: str) -> list:
 def resolve(name_or_path, extra_dirs=()) -> WeightsInfo:
     """A registry name, or a path to a .safetensors file -> WeightsInfo; ValueError if unknown."""
     p = Path(str(name_or_path))
-    if p.suffix == ".safetensors" and p.exists():
-        registry = list_weights([p.parent])
+    if p.suffix == ".safetensors" and p.parent.is_dir() and (p.exists() or p.parent != Path(".")):
         m = _SHARD.match(p.stem)
         name = m["name"] if m else p.stem
-        if name in registry and registry[name].folder == p.parent:
-            return registry[name]
-        return WeightsInfo(name, [p], None, p.parent)
+        local = list_weights([p.parent])                      # NAME.safetensors written as shards
+        if name in local and local[name].folder == p.parent:
+            return local[name]
+        if p.exists():
+            return WeightsInfo(name, [p], None, p.parent)
+        absent = missing_files(name, [p.parent])
+        if absent:
+            raise ValueError(f"SepConv weights {name!r} are incomplete: missing {', '.join(str(a) for a in absent)}")
     registry = list_weights(extra_dirs)
     key = p.stem if p.suffix == ".safetensors" else str(name_or_path)
     if key not in registry:
