@@ -169,7 +169,6 @@ def _speed_child(weights: str, h: int, w: int, tile: int) -> dict:
 
 def _memory_child(kernel_size: int, width: float) -> dict:
     from frameweave.vfi_core.sepconv import SepConvNet
-    from frameweave.vfi_core.sepconv_tiling import forward_bytes
 
     model = SepConvNet(kernel_size, width).eval()
     a, b = torch.rand(1, 3, 480, 640), torch.rand(1, 3, 480, 640)
@@ -177,8 +176,14 @@ def _memory_child(kernel_size: int, width: float) -> dict:
         model(a[..., :64, :64], b[..., :64, :64])
         base = _status_mb("VmRSS")
         model(a, b)
-    return {"peak_extra_mb": _status_mb("VmHWM") - base, "estimate_mb": forward_bytes(model, 1, 480, 640) / 2 ** 20,
-            "channels": list(model.channels)}
+    return {"peak_extra_mb": _status_mb("VmHWM") - base, "channels": list(model.channels)}
+
+
+def _estimate_mb(kernel_size: int, width: float) -> float:
+    from frameweave.vfi_core.sepconv import SepConvNet
+    from frameweave.vfi_core.sepconv_tiling import forward_bytes
+
+    return forward_bytes(SepConvNet(kernel_size, width), 1, 480, 640) / 2 ** 20
 
 
 def _child(*args) -> dict:
@@ -291,7 +296,8 @@ def report(cache: Cache, weights_list, ks, machine: str) -> str:
                   "| K | channels | measured peak extra MB | estimate MB (`sepconv_tiling.forward_bytes`) |",
                   "|---|---|---|---|"]
         for key, v in sorted(memory.items()):
-            lines.append(f"| {key.split('|')[1][1:]} | {v['channels']} | {v['peak_extra_mb']:.0f} | {v['estimate_mb']:.0f} |")
+            k, width = int(key.split("|")[1][1:]), float(key.split("|")[2][1:])
+            lines.append(f"| {k} | {v['channels']} | {v['peak_extra_mb']:.0f} | {_estimate_mb(k, width):.0f} |")
     return "\n".join(lines) + "\n"
 
 

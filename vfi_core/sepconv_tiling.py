@@ -9,7 +9,7 @@ the peak extra memory of one forward pass of a [B,3,H,W] pair as
 
 with H32, W32 the frame padded to a multiple of 32 and c1 the first encoder width. The three
 constants were fitted to the peak resident set size of four networks (K = 5..51, c1 = 4..32) at
-640x480 and are re-measured by ``benchmarks/sepconv.py --parts memory-model`` (section "Memory
+640x480 and rounded up so that the estimate is at least every measured peak and are re-measured by ``benchmarks/sepconv.py --parts memory-model`` (section "Memory
 model" of ``benchmarks/results/sepconv.md``). The whole-frame buffers of a tiled run (inputs,
 output, blend weights) add WHOLE_FRAME_FLOATS floats per pixel of the full frame.
 
@@ -33,7 +33,7 @@ import torch
 
 RAMP = 16
 MAP_FLOATS_PER_TAP = 6.5            # four kernel maps + the subnet being computed (fit: 6.1)
-FEATURE_FLOATS_PER_CHANNEL = 5.0    # full-resolution encoder features (fit: 4.9)
+FEATURE_FLOATS_PER_CHANNEL = 6.0    # full-resolution encoder features (fit: 4.9; rounded up to cover every measured peak)
 BASE_FLOATS = 16.0                  # padded frames, concatenated input, output (fit: 13.8)
 WHOLE_FRAME_FLOATS = 13.0           # tiled run: both inputs, output accumulator, weights, result
 MEMORY_FRACTION = 0.6               # share of the free memory a plan may use
