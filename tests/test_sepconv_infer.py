@@ -28,8 +28,8 @@ def test_recursion_4x_is_bisection_of_2x(make_clip):
     """4x = midpoints, then midpoints of each half: frame 2 of 4x == frame 1 of 2x, and frame 1 of
     4x == midpoint(input 0, 2x midpoint)."""
     net, clip = tiny(), make_clip(2, size=(24, 32))
-    x2 = I.sepconv_interpolate_clip(clip, [0.5], model=net)
-    x4 = I.sepconv_interpolate_clip(clip, [0.25, 0.5, 0.75], model=net)
+    x2 = I.sepconv_interpolate_clip(clip, [0.5], model=net, ensemble=1)
+    x4 = I.sepconv_interpolate_clip(clip, [0.25, 0.5, 0.75], model=net, ensemble=1)
     torch.testing.assert_close(x4[2], x2[1])
     quarter = I.interpolate_midpoint(net, clip[:1], x2[1:2])
     torch.testing.assert_close(x4[1], quarter[0], atol=1e-4, rtol=1e-4)    # batched 2 vs 1: float noise
@@ -38,9 +38,9 @@ def test_recursion_4x_is_bisection_of_2x(make_clip):
 def test_progress_and_chunks(make_clip):
     calls = []
     clip = make_clip(4, size=(16, 16))
-    a = I.sepconv_interpolate_clip(clip, [0.25, 0.5, 0.75], model=tiny(), chunk=2,
+    a = I.sepconv_interpolate_clip(clip, [0.25, 0.5, 0.75], model=tiny(), chunk=2, ensemble=1,
                                    progress=lambda d, t: calls.append((d, t)))
-    b = I.sepconv_interpolate_clip(clip, [0.25, 0.5, 0.75], model=tiny(), chunk=1)
+    b = I.sepconv_interpolate_clip(clip, [0.25, 0.5, 0.75], model=tiny(), chunk=1, ensemble=1)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     assert calls[-1] == (3 + 6, 9) and all(d <= t for d, t in calls)
 
@@ -127,7 +127,7 @@ def test_every_multiplier_of_a_blend_network_is_the_linear_blend(m, make_clip):
 def test_thirds_cost_five_midpoints_per_pair(make_clip):
     calls = []
     I.sepconv_interpolate_clip(make_clip(3, size=(16, 16)), multiplier_fractions(3), model=tiny(), chunk=1,
-                               progress=lambda d, t: calls.append((d, t)))
+                               ensemble=1, progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (2 * 5, 2 * 5)
 
 
@@ -205,11 +205,11 @@ def test_auto_tiling_from_the_memory_estimate(make_clip, monkeypatch):
     net, clip = _Counting(), make_clip(3, size=(100, 140))
     whole = tiling.forward_bytes(net, 1, 100, 140)
     monkeypatch.setattr(tiling, "available_memory", lambda device: int(10 * whole / tiling.MEMORY_FRACTION))
-    I.sepconv_interpolate_clip(clip, [0.5], model=net, chunk=2)
+    I.sepconv_interpolate_clip(clip, [0.5], model=net, chunk=2, ensemble=1)
     assert net.calls == [(2, 3, 100, 140)]                            # both pairs in one call
     net.calls.clear()
     monkeypatch.setattr(tiling, "available_memory", lambda device: int(1.5 * whole / tiling.MEMORY_FRACTION))
-    I.sepconv_interpolate_clip(clip, [0.5], model=net, chunk=2)
+    I.sepconv_interpolate_clip(clip, [0.5], model=net, chunk=2, ensemble=1)
     assert net.calls == [(1, 3, 100, 140)] * 2                        # one pair at a time
     net.calls.clear()
     budget = tiling.forward_bytes(net, 1, 64, 64) + tiling.frame_bytes(1, 100, 140)
@@ -217,7 +217,7 @@ def test_auto_tiling_from_the_memory_estimate(make_clip, monkeypatch):
     plan = tiling.tile_plan(net, 2, 100, 140, budget=tiling.memory_budget("cpu"))
     assert (plan.batch, plan.tile) == (1, 64) and plan.bytes <= budget
     calls = []
-    out = I.sepconv_interpolate_clip(clip, [0.5], model=net, chunk=2, progress=lambda d, t: calls.append((d, t)))
+    out = I.sepconv_interpolate_clip(clip, [0.5], model=net, chunk=2, ensemble=1, progress=lambda d, t: calls.append((d, t)))
     assert {c[1:] for c in net.calls} == {(3, 64, 64)} and len(net.calls) == 2 * plan.windows
     assert calls[-1] == (2 * plan.windows, 2 * plan.windows) and len(calls) == 2 * plan.windows
     torch.testing.assert_close(out[1], (clip[0] + clip[1]) / 2, atol=1e-5, rtol=1e-4)   # blend net: exact
@@ -261,9 +261,22 @@ def test_gan_without_weights_is_a_clear_error(make_clip, monkeypatch, tmp_path):
 
 
 def test_methods_entries_resolve():
-    from frameweave.vfi_core.methods import get_method
+    from frameweave.vfi_core.methods import get_method, method_options
     assert get_method("sepconv") is I.sepconv_interpolate_clip
     assert get_method("sepconv-gan") is I.sepconv_gan_interpolate_clip
+    assert "ensemble" in method_options(I.sepconv_interpolate_clip)          # --option ensemble=N on the CLI
+    assert "ensemble" in method_options(I.sepconv_gan_interpolate_clip)
+
+
+def test_default_ensembles(make_clip):
+    """SepConv averages DEFAULT_ENSEMBLE variants unless told otherwise, SepConv-GAN one pass."""
+    calls = []
+    I.sepconv_interpolate_clip(make_clip(2, size=(16, 16)), [0.5], model=tiny(), progress=lambda d, t: calls.append(t))
+    assert I.DEFAULT_ENSEMBLE == 8 and calls[-1] == 8
+    calls.clear()
+    I.sepconv_gan_interpolate_clip(make_clip(2, size=(16, 16)), [0.5], model=tiny(),
+                                   progress=lambda d, t: calls.append(t))
+    assert calls[-1] == I.GAN_DEFAULT_ENSEMBLE == 1
 
 
 def test_nodes_under_inference_mode(make_clip, monkeypatch, tmp_path):
@@ -292,21 +305,21 @@ def test_nodes_under_inference_mode(make_clip, monkeypatch, tmp_path):
 def test_node_widgets_offer_only_working_values(make_clip):
     """Issue 13: multiplier is an INT 2..16 like the other interpolate nodes and every value works
     (saved API workflows' strings too); tile_size offers 0 (auto) and sides that work; ensemble
-    is optional with the old behaviour by default."""
+    is optional (SepConv: the measured best, 8; GAN: one pass, as before)."""
     from frameweave.nodes.gan_nodes import FrameWeaveGANInterpolate
     from frameweave.nodes.sepconv_nodes import FrameWeaveSepConvInterpolate
 
-    for node in (FrameWeaveSepConvInterpolate, FrameWeaveGANInterpolate):
+    for node, default in ((FrameWeaveSepConvInterpolate, I.DEFAULT_ENSEMBLE), (FrameWeaveGANInterpolate, 1)):
         spec = node.INPUT_TYPES()
         kind, extra = spec["required"]["multiplier"]
         assert kind == "INT" and (extra["min"], extra["max"], extra["default"]) == (2, 16, 2)
         kind, extra = spec["required"]["tile_size"]
         assert kind == "INT" and extra["min"] == 0 and extra["default"] == 0
         assert {"timing", "times", "ensemble"} <= set(spec["optional"])
-        assert spec["optional"]["ensemble"][1]["default"] == str(I.DEFAULT_ENSEMBLE)
+        assert spec["optional"]["ensemble"][1]["default"] == str(default)
     net, clip = tiny(), make_clip(2, size=(24, 20))
     for m in range(2, 17):
-        out, timing = FrameWeaveSepConvInterpolate().interpolate(clip, net, multiplier=m)
+        out, timing = FrameWeaveSepConvInterpolate().interpolate(clip, net, multiplier=m, ensemble=1)
         assert out.shape[0] == m + 1 and len(timing) == m + 1
     out, _ = FrameWeaveSepConvInterpolate().interpolate(clip, net, multiplier="4", ensemble="2")
     assert out.shape[0] == 5
