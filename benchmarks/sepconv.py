@@ -233,10 +233,17 @@ def triplet_summary(cache: Cache, weights: str) -> dict:
     return out
 
 
-def clip_summary(cache: Cache, label: str, k: int, frames_tag) -> dict | None:
-    """Mean PSNR/SSIM over all rebuilt frames of the clips (pooled), frame count, seconds."""
+def clip_names(cache: Cache, label: str, k: int, frames_tag) -> set:
     prefix = f"clip|{label}|k{k}|{frames_tag}|"
-    rows = [v for key, v in cache.data.items() if key.startswith(prefix) and "psnr" in v]
+    return {key[len(prefix):] for key in cache.data if key.startswith(prefix)}
+
+
+def clip_summary(cache: Cache, label: str, k: int, frames_tag, clips=None) -> dict | None:
+    """Mean PSNR/SSIM over all rebuilt frames of the clips (pooled; only ``clips`` when given),
+    frame count, seconds."""
+    prefix = f"clip|{label}|k{k}|{frames_tag}|"
+    rows = [v for key, v in cache.data.items() if key.startswith(prefix) and "psnr" in v
+            and (clips is None or key[len(prefix):] in clips)]
     if not rows:
         return None
     psnr = [p for r in rows for p in r["psnr"]]
@@ -272,15 +279,25 @@ def report(cache: Cache, weights_list, ks, machine: str) -> str:
         labels = sorted({key.split("|", 1)[1].rsplit("|", 3)[0] for key in cache.data
                          if key.startswith("clip|") and key.split("|")[-2] == tag})
         what = "all frames" if tag == "all" else f"the first {tag} frames of each shot"
+        ks_here = [k for k in ks if any(clip_names(cache, label, k, tag) for label in labels)]
+        covered = {k: max(len(clip_names(cache, label, k, tag)) for label in labels) for k in ks_here}
+        partial = sorted({label for label in labels for k in ks_here
+                          if 0 < len(clip_names(cache, label, k, tag)) < covered[k]})
         lines += ["", f"## Drop-frames protocol on the dev clips ({what}), mean over rebuilt frames", "",
-                  "| method | " + " | ".join(f"k = {k}: PSNR / SSIM (frames), wall s" for k in ks) + " |",
-                  "|---|" + "---|" * len(ks)]
+                  "| method | " + " | ".join(f"k = {k} ({covered[k]} clips): PSNR / SSIM (frames), wall s"
+                                          for k in ks_here) + " |",
+                  "|---|" + "---|" * len(ks_here)]
         for label in labels:
+            if label in partial:
+                continue
             cells = []
-            for k in ks:
+            for k in ks_here:
                 s = clip_summary(cache, label, k, tag)
                 cells.append("-" if s is None else f"{s['psnr']:.2f} / {s['ssim']:.4f} ({s['frames']}), {s['seconds']:.0f}")
             lines.append(f"| {label.replace('|', ' ')} | " + " | ".join(cells) + " |")
+        if partial:
+            lines += ["", "Not shown (measured on fewer clips than the rows above): "
+                      + ", ".join(label.replace("|", " ") for label in partial) + "."]
     speed = {key: v for key, v in cache.data.items() if key.startswith("speed|")}
     if speed:
         lines += ["", "## Speed and memory: one frame pair, CPU, 1 thread, fresh process", "",
