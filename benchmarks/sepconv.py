@@ -255,9 +255,11 @@ def clip_summary(cache: Cache, label: str, k: int, frames_tag, clips=None) -> di
 def report(cache: Cache, weights_list, ks, machine: str) -> str:
     from frameweave.vfi_core.sepconv_infer import ENSEMBLE_VARIANTS
 
-    lines = ["# SepConv benchmark", "", f"Machine: {machine}.", "",
-             "Command: `python benchmarks/sepconv.py " + " ".join(sys.argv[1:]) + "` (results cached in "
-             "`benchmarks/results/sepconv_cache.json`; this report is rebuilt from it).", ""]
+    lines = ["# SepConv benchmark", "", "Measured by (each run's items are cached in `benchmarks/results/sepconv_cache.json`; "
+             "this report is rebuilt from the cache by every run):", ""]
+    runs = sorted((v for key, v in cache.data.items() if key.startswith("run|")), key=lambda v: v["started"])
+    lines += [f"* `python benchmarks/sepconv.py {' '.join(v['argv'])}` — {v['machine']}" for v in runs]
+    lines += ["", f"Report written on: {machine}.", ""]
     lines += ["## Triplets (middle frame), PSNR dB / SSIM of 8-bit frames", "",
               "| set | weights | x1 | x2 | x4 | x8 | linear blend | DIS flow warp | CPU s per network call |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -372,6 +374,10 @@ def main(argv=None) -> int:
     parts = {x.strip() for x in a.parts.split(",") if x.strip()}
     ks = [int(k) for k in a.ks.split(",") if k]
     cache = Cache(a.cache)
+    measuring = parts & {"triplets", "clips", "speed", "memory-model"}
+    if measuring:
+        cache.put(f"run|{time.time():.0f}", {"argv": sys.argv[1:], "started": time.time(),
+                                               "machine": machine_description(opencv=True)})
     if "memory-model" in parts:
         memory_part(cache)
     for weights in weights_list:
