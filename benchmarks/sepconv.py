@@ -108,7 +108,7 @@ def _score(score_frames, pred, gt) -> list:
 
 
 # --- clips ------------------------------------------------------------------------------------------
-def clip_part(cache: Cache, weights: str, ks, ensembles, max_frames: int) -> None:
+def clip_part(cache: Cache, weights: str, ks, ensembles, max_frames: int, only=()) -> None:
     from frameweave.vfi_core.evaluation import dev_clips, evaluate_clip
     from frameweave.vfi_core.methods import get_method
     from frameweave.vfi_core.sepconv_infer import get_model, sepconv_interpolate_clip
@@ -120,6 +120,8 @@ def clip_part(cache: Cache, weights: str, ks, ensembles, max_frames: int) -> Non
     methods += [("linear", get_method("linear")), ("flow", get_method("flow"))]
     for k in ks:
         for clip in dev_clips(DEV):
+            if only and clip.name not in only:
+                continue
             for label, method in methods:
                 key = f"clip|{label}|k{k}|{frames_tag}|{clip.name}"
                 if cache.get(key) is not None:
@@ -355,6 +357,7 @@ def main(argv=None) -> int:
     p.add_argument("--ks", default="2,4", help="drop-frames k values")
     p.add_argument("--clip-ensembles", default="1", help="ensemble sizes run on the clips")
     p.add_argument("--clip-frames", type=int, default=0, help="frames per shot for the clips part (0 = all)")
+    p.add_argument("--clips", default="", help="comma-separated clip file names for the clips part (default: all)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--update-manifest", action="store_true", help="write the scores into weights/manifest.json")
     p.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "results" / "sepconv_cache.json")
@@ -384,7 +387,8 @@ def main(argv=None) -> int:
         if "triplets" in parts:
             triplet_part(cache, weights)
         if "clips" in parts:
-            clip_part(cache, weights, ks, [int(e) for e in a.clip_ensembles.split(",")], a.clip_frames)
+            clip_part(cache, weights, ks, [int(e) for e in a.clip_ensembles.split(",")], a.clip_frames,
+                      [c for c in a.clips.split(",") if c])
         if "speed" in parts:
             speed_part(cache, weights)
     mach = machine_description(opencv=True)
