@@ -323,6 +323,7 @@ def report(cache: Cache, weights_list, ks, machine: str) -> str:
 
 
 def update_manifest(cache: Cache, weights: str, ks, machine: str) -> None:
+    from frameweave.vfi_core.sepconv_infer import DEFAULT_ENSEMBLE
     from frameweave.vfi_core.weights import WEIGHTS_DIR, read_manifest
     from frameweave.vfi_core.weights import update_manifest as write
 
@@ -334,12 +335,15 @@ def update_manifest(cache: Cache, weights: str, ks, machine: str) -> None:
     for set_name, r in triplet_summary(cache, weights).items():
         scores[set_name] = {"psnr": round(r["ensemble"][1][0], 3), "ssim": round(r["ensemble"][1][1], 4),
                             "ensemble_psnr": {str(n): round(r["ensemble"][n][0], 3) for n in ENSEMBLES},
+                            "default_ensemble": DEFAULT_ENSEMBLE,
+                            "default_ensemble_psnr": round(r["ensemble"][DEFAULT_ENSEMBLE][0], 3),
                             "triplets": r["count"], "baseline_linear_psnr": round(r["linear"][0], 3),
                             "baseline_flow_psnr": round(r["flow"][0], 3), "cpu_s_per_call": round(r["cpu_s"], 2)}
     for k in ks:
         s = clip_summary(cache, f"{weights}|x1", k, "all")
         if s is not None:
-            scores[f"dev_clips_k{k}"] = {"psnr": round(s["psnr"], 3), "ssim": round(s["ssim"], 4), "frames": s["frames"]}
+            scores[f"dev_clips_k{k}"] = {"psnr": round(s["psnr"], 3), "ssim": round(s["ssim"], 4), "frames": s["frames"],
+                                         "clips": s["clips"], "ensemble": 1}
     for key, v in cache.data.items():
         if key.startswith(f"speed|{weights}|"):
             _, _, size, tile = key.split("|")
