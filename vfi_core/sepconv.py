@@ -159,9 +159,10 @@ class SepConvNet(nn.Module):
 
         Why zero (the default): the deviation of each kernel tap from the delta is that layer's
         output, scale·(W ∗ x), and Eq. 3 sums the products of two such kernels over all K x K taps,
-        so any fixed scale leaves an error that grows with K and the width: x0.1 was near the blend
-        at K = 25 but scored 6-8 dB (blend 30.5) at K = 51, and x0.001 still cost up to 4 dB on a
-        triplet. Zero weights make the start exactly the blend for every K, width and dilation
+        so any fixed scale leaves an error that grows with K and the width: with x0.1 a fresh K = 51
+        network scored 6-8 dB on the UCF101 dev triplets (blend 30.5), and x0.001 still cost up to
+        3.9 dB on a triplet (the H200 run's README). Zero weights make the start exactly the blend
+        for every K, width and dilation
         (the centre tap of composite dilation is offset 0 too), and training still moves them at
         once: their gradient is the output gradient times the (non-zero) input features, as for
         the zero-initialised last layers of residual networks (Fixup, Zhang et al. 2019)."""
