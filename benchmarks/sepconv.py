@@ -73,6 +73,7 @@ def _log(text: str) -> None:
 def triplet_part(cache: Cache, weights: str) -> None:
     from frameweave.vfi_core.evaluation import load_triplets, score_frames
     from frameweave.vfi_core.methods import get_method
+    from frameweave.vfi_core.metrics import sharpness_ratio
     from frameweave.vfi_core.sepconv_infer import ENSEMBLE_VARIANTS, get_model, variant_midpoints
 
     model = get_model(weights, "cpu")
@@ -91,9 +92,10 @@ def triplet_part(cache: Cache, weights: str) -> None:
                     seconds.append(time.process_time() - start)
                     start = time.process_time()
                 single = [_score(score_frames, o.clamp(0, 1).permute(0, 2, 3, 1), gt) for o in outs]
-                ens = {str(n): _score(score_frames, (sum(outs[:n]) / n).clamp(0, 1).permute(0, 2, 3, 1), gt)
-                       for n in ENSEMBLES}
-                cache.put(key, {"variants": single, "ensemble": ens, "cpu_s": seconds})
+                means = {n: (sum(outs[:n]) / n).clamp(0, 1).permute(0, 2, 3, 1) for n in ENSEMBLES}
+                ens = {str(n): _score(score_frames, m, gt) for n, m in means.items()}
+                sharp = {str(n): float(sharpness_ratio(m, gt)[0]) for n, m in means.items()}
+                cache.put(key, {"variants": single, "ensemble": ens, "sharpness": sharp, "cpu_s": seconds})
                 _log(f"{key}: x1 {ens['1'][0]:.2f} x8 {ens['8'][0]:.2f} dB, {np.mean(seconds):.1f} s CPU per call")
             bkey = f"triplet|baselines|{set_name}|{name}"
             if cache.get(bkey) is None:
@@ -230,6 +232,8 @@ def triplet_summary(cache: Cache, weights: str) -> dict:
                          for n in ENSEMBLES},
             "variants": [_mean([r["variants"][i] for r in rows]) for i in range(len(rows[0]["variants"]))],
             "cpu_s": float(np.mean([np.mean(r["cpu_s"]) for r in rows])),
+            "sharpness": ({n: float(np.mean([r["sharpness"][str(n)] for r in rows])) for n in ENSEMBLES}
+                          if all("sharpness" in r for r in rows) else None),
             "linear": (_mean([b["linear"] for b in base]), _mean([b["linear"] for b in base], 1)),
             "flow": (_mean([b["flow"] for b in base]), _mean([b["flow"] for b in base], 1))}
     return out
@@ -272,6 +276,13 @@ def report(cache: Cache, weights_list, ks, machine: str) -> str:
             lines.append(f"| {set_name} ({r['count']}) | `{w}` | " + " | ".join(cells)
                          + f" | {r['linear'][0]:.2f} / {r['linear'][1]:.4f} | {r['flow'][0]:.2f} / {r['flow'][1]:.4f}"
                          f" | {r['cpu_s']:.2f} |")
+    sharp_rows = [(w, set_name, r["sharpness"]) for w, summary in summaries.items() for set_name, r in summary.items()
+                  if r.get("sharpness")]
+    if sharp_rows:
+        lines += ["", "Sharpness ratio mean|∇Î| / mean|∇I_gt| (`metrics.sharpness_ratio`; 1 = as sharp as the truth), "
+                  "where measured:", "", "| set | weights | x1 | x2 | x4 | x8 |", "|---|---|---|---|---|---|"]
+        lines += [f"| {set_name} | `{w}` | " + " | ".join(f"{sh[n]:.3f}" for n in ENSEMBLES) + " |"
+                  for w, set_name, sh in sharp_rows]
     names = ["+".join(n for n, on in zip(("swap", "hflip", "vflip"), v) if on) or "identity" for v in ENSEMBLE_VARIANTS]
     lines += ["", "Ensemble xN averages the first N input variants, in this order (each alone, PSNR dB):", "",
               "| set | weights | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
