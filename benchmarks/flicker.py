@@ -1,11 +1,12 @@
 """Pixel Shader Blend before/after on the dev clips: PSNR and a flicker figure in static regions.
 
-    python benchmarks/flicker.py [--sepconv WEIGHTS] [--data ../shared/data/dev] [--frames 41]
+    python benchmarks/flicker.py [--sepconv WEIGHTS [--ensemble N]] [--data ../shared/data/dev] [--frames 41]
                                  [--radius 2 --low 2 --high 6] [--threads 1]
 
 Drop-frames protocol with k = 2 (the dev README's): keep frames 0, 2, 4, ... of a clip, rebuild
 every odd frame between its kept neighbours with the DIS flow warp (``vfi_core.baselines``) and,
-when ``--sepconv`` names weights, with SepConv; then apply the pixel-shader blend
+when ``--sepconv`` names weights, with SepConv (``sepconv_infer.interpolate_midpoint``, self-ensemble
+``--ensemble``); then apply the pixel-shader blend
 (``kernels.pixel_shader_blend``, the Pixel Shader Blend node's op) to each rebuilt frame with its
 two neighbours and score both versions against the real frames.
 
@@ -91,6 +92,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--sepconv", default="", help="SepConv weights (registry name or file) to add as a method")
+    p.add_argument("--ensemble", type=int, default=1, help="SepConv self-ensemble size (1, 2, 4, 8)")
     p.add_argument("--frames", type=int, default=41, help="frames read per clip")
     p.add_argument("--radius", type=int, default=2)
     p.add_argument("--low", type=float, default=2.0)
@@ -104,13 +106,14 @@ def main(argv=None) -> int:
     from frameweave.vfi_core.baselines import flow_warp_pair
     methods = {"flow warp (DIS medium)": lambda f, s: flow_warp_pair(f, s, 0.5)}
     if a.sepconv:
+        from frameweave.vfi_core.sepconv_infer import interpolate_midpoint
         from frameweave.vfi_core.weights import load_weights
         model = load_weights(a.sepconv).eval()
 
         def sepconv(f, s):
-            with torch.no_grad():
-                return model.interpolate(f, s).clamp(0, 1)
-        methods[f"SepConv ({a.sepconv})"] = sepconv
+            return interpolate_midpoint(model, f, s, ensemble=a.ensemble)
+        label = a.sepconv if a.ensemble == 1 else f"{a.sepconv}, ensemble x{a.ensemble}"
+        methods[f"SepConv ({label})"] = sepconv
     lines = ["| clip | frames | static px % | method | PSNR dB before | PSNR dB after | flicker before | "
              "flicker after | flicker of the real clip |", "|---|---|---|---|---|---|---|---|---|"]
     totals = {}

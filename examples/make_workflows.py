@@ -31,7 +31,7 @@ API_FOLDER = "api"
 THUMB_SIZE = 256
 # The weights the examples name (None: Load SepConv Weights' default, the manifest's default).
 WEIGHTS = {"sepconv": None,
-           "sepconv_l1_baseline": "sepconv_w025_k25_cpu"}   # the L1 weights the shipped GAN was compared with
+           "sepconv_l1_baseline": "sepconv_w100_k51_gpu"}   # the L1 generator the shipped GAN was fine-tuned from
 
 
 @dataclass

@@ -292,6 +292,8 @@ def check_literal(value, type_spec, extra: dict):
             raise ValueError(f"expected {'an integer (INT)' if type_spec == 'INT' else 'a number (FLOAT)'}, "
                              f"got the text {value!r}") from None
     if type_spec == "INT":
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            value = int(value)                # as ComfyUI's int() (API workflows saved from a list of "2", "4")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 (isinstance(value, float) and not value.is_integer()):
             raise ValueError(f"expected an integer (INT), got {type(value).__name__} {value!r}")

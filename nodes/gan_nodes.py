@@ -1,8 +1,9 @@
 """GAN Interpolate: SepConv with adversarially trained (SepConv-GAN) weights, as one node."""
+from ..vfi_core.sepconv_infer import GAN_DEFAULT_ENSEMBLE
 from ..vfi_core.weights import default_first, list_weights
 from . import _comfy
-from ._widgets import TIMING_INPUT
-from .sepconv_nodes import DEVICE_INPUT, FrameWeaveSepConvInterpolate, load_sepconv_weights
+from .sepconv_nodes import (DEVICE_INPUT, FrameWeaveSepConvInterpolate, load_sepconv_weights, run_sepconv,
+                            sepconv_optional_inputs)
 
 NO_WEIGHTS = "(no SepConv-GAN weights installed)"
 
@@ -41,7 +42,7 @@ class FrameWeaveGANInterpolate:
                                         "models/frameweave/ (manifest method 'sepconv-gan')"})}
         required.update({k: v for k, v in base["required"].items() if k not in ("frames", "model")})
         required["device"] = DEVICE_INPUT
-        return {"required": required, "optional": {"timing": TIMING_INPUT}}
+        return {"required": required, "optional": sepconv_optional_inputs(GAN_DEFAULT_ENSEMBLE)}
 
     RETURN_TYPES = FrameWeaveSepConvInterpolate.RETURN_TYPES
     RETURN_NAMES = FrameWeaveSepConvInterpolate.RETURN_NAMES
@@ -50,11 +51,10 @@ class FrameWeaveGANInterpolate:
     DESCRIPTION = ("SepConv-GAN: the SepConv network fine-tuned with an adversarial loss (L1 + λ·GAN); "
                    "trades some PSNR for sharper frames. Same widgets as SepConv Interpolate.")
 
-    def interpolate(self, frames, weights, multiplier="2", tile_size=0, fp16=False, chunk=4, device="auto",
-                    timing=None):
+    def interpolate(self, frames, weights, multiplier=2, tile_size=0, fp16=False, chunk=4, device="auto",
+                    timing=None, times=None, ensemble=GAN_DEFAULT_ENSEMBLE):
         model = load_gan_model(weights, bool(fp16), device)
-        return FrameWeaveSepConvInterpolate().interpolate(frames, model, multiplier=multiplier, tile_size=tile_size,
-                                                          fp16=fp16, chunk=chunk, timing=timing)
+        return run_sepconv(model, frames, multiplier, tile_size, fp16, chunk, timing, times, ensemble)
 
 
 NODE_CLASS_MAPPINGS = {"FrameWeaveGANInterpolate": FrameWeaveGANInterpolate}

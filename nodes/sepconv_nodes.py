@@ -1,15 +1,48 @@
 """Load SepConv Weights / SepConv Interpolate: the adaptive separable convolution network as nodes."""
 import torch
 
-from ..vfi_core.sepconv_infer import bisect_clip, check_multiplier
-from ..vfi_core.timing import multiplier_fractions
+from ..vfi_core.sepconv_infer import DEFAULT_ENSEMBLE, ENSEMBLE_SIZES, check_ensemble, interpolate_clip_times
 from ..vfi_core.validate import check_frames
 from ..vfi_core.weights import default_first, list_weights, load_weights
 from . import _comfy
-from ._widgets import TIMING_INPUT, output_timing
+from ._widgets import MULTIPLIER_INPUT, TIMES_INPUT, TIMING_INPUT, interpolation_fractions, output_timing
 
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_INPUT = (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's device"})
+SEPCONV_MULTIPLIER_INPUT = ("INT", dict(MULTIPLIER_INPUT[1], tooltip=(
+    "frame-rate multiplier m: inserts m-1 frames at t = 1/m, 2/m, ... between every pair. SepConv makes "
+    "midpoints: 2, 4, 8, 16 are exact recursive bisection; other m blend the two SepConv frames at the "
+    "nearest finer times j/2^L (at most 1/8 of the motion apart for m = 3, 1/32 for m = 9..16)")))
+TILE_INPUT = ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32, "tooltip":
+              "0 = automatic: whole frames when they fit in the free memory, else the largest tiles that fit "
+              "(fails at once, saying how much memory is needed, when even small tiles do not fit); otherwise "
+              "overlapping square tiles of this side (raised to the network's minimum: 132 px for K = 51, 80 for K = 25)"})
+
+
+def ensemble_input(default: int) -> tuple:
+    return ([str(n) for n in ENSEMBLE_SIZES], {"default": str(default), "tooltip":
+            "self-ensemble: average the network over this many variants of the input pair (flipped "
+            "horizontally / vertically, swapped), each mapped back; costs that many network runs per "
+            "frame (8: +0.33 dB on the UCF101 dev triplets; 1 for speed on a CPU)"})
+
+
+def sepconv_optional_inputs(ensemble_default: int = DEFAULT_ENSEMBLE) -> dict:
+    """Optional inputs shared by SepConv Interpolate and GAN Interpolate."""
+    return {"timing": TIMING_INPUT, "times": TIMES_INPUT, "ensemble": ensemble_input(ensemble_default)}
+
+
+def run_sepconv(model, frames, multiplier=2, tile_size=0, fp16=False, chunk=4, timing=None, times=None,
+                ensemble=DEFAULT_ENSEMBLE) -> tuple:
+    """The interpolate nodes' body: frames and timing out. ``multiplier``/``ensemble`` may arrive as
+    strings (API workflows saved when they were lists of strings)."""
+    frames = check_frames(frames, min_count=2)
+    fractions = interpolation_fractions(int(multiplier), times)
+    ensemble = check_ensemble(int(ensemble))
+    out_timing = output_timing(frames, timing, fractions)
+    progress = _comfy.Progress(frames.shape[0] - 1)
+    out = interpolate_clip_times(model, frames.clone(), fractions, tile_size=int(tile_size), fp16=bool(fp16),
+                                 chunk=int(chunk), ensemble=ensemble, progress=progress)
+    return out, out_timing
 
 
 def _weight_names() -> list:
@@ -66,7 +99,7 @@ class FrameWeaveLoadSepConv:
 
 
 class FrameWeaveSepConvInterpolate:
-    """Insert SepConv midpoints between frames, recursively for 4x / 8x."""
+    """Insert SepConv frames between frames: midpoints, recursively for 4x / 8x / 16x."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -74,17 +107,13 @@ class FrameWeaveSepConvInterpolate:
             "required": {
                 "frames": ("IMAGE",),
                 "model": ("SEPCONV_MODEL",),
-                "multiplier": (["2", "4", "8"], {"default": "2", "tooltip":
-                               "frame-rate multiplier by recursive midpoint bisection (SepConv only makes "
-                               "midpoints, so 3x etc. are not possible)"}),
-                "tile_size": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 32, "tooltip":
-                              "0 = whole frames; otherwise overlapping tiles of this size (bounds memory "
-                              "for 4K; at least 2·(kernel size + 15))"}),
+                "multiplier": SEPCONV_MULTIPLIER_INPUT,
+                "tile_size": TILE_INPUT,
                 "fp16": ("BOOLEAN", {"default": False, "tooltip": "float16 autocast (CUDA only)"}),
                 "chunk": ("INT", {"default": 4, "min": 1, "max": 64, "tooltip":
-                          "frame pairs processed together (more = faster, more memory)"}),
+                          "frame pairs processed together (more = faster on a GPU, more memory)"}),
             },
-            "optional": {"timing": TIMING_INPUT},
+            "optional": sepconv_optional_inputs(),
         }
 
     RETURN_TYPES = ("IMAGE", "FRAME_TIMING")
@@ -94,15 +123,9 @@ class FrameWeaveSepConvInterpolate:
     DESCRIPTION = ("SepConv (Niklaus et al. 2017): a network predicts per-pixel 1-D kernels for both "
                    "neighbours and the new frame is their separable local convolution.")
 
-    def interpolate(self, frames, model, multiplier="2", tile_size=0, fp16=False, chunk=4, timing=None):
-        levels = check_multiplier(int(multiplier))
-        frames = check_frames(frames, min_count=2)
-        out_timing = output_timing(frames, timing, multiplier_fractions(int(multiplier)))
-        n = frames.shape[0] - 1
-        progress = _comfy.Progress(n * (2 ** levels - 1))
-        out = bisect_clip(model, frames.clone(), levels, tile_size=int(tile_size), fp16=bool(fp16),
-                          chunk=int(chunk), progress=progress)
-        return out, out_timing
+    def interpolate(self, frames, model, multiplier=2, tile_size=0, fp16=False, chunk=4, timing=None, times=None,
+                    ensemble=DEFAULT_ENSEMBLE):
+        return run_sepconv(model, frames, multiplier, tile_size, fp16, chunk, timing, times, ensemble)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -270,8 +270,7 @@ def test_interpolate_failure_leaves_no_output(tmp_path, gif_clip, fake_methods, 
                                                           "its options: weights, tile_size, fp16, device, chunk"),
     (["--method", "sepconv", "--option", "model=x"], "--option model: this method has no such option"),
     (["--method", "flow", "--option", "flow=x"], "--option flow: this method has no such option"),
-    (["--method", "sepconv", "--multiplier", "3"], "SepConv produces midpoints only"),
-    (["--method", "sepconv", "--times", "0.25,0.5"], "SepConv produces midpoints only"),
+    (["--method", "sepconv", "--option", "ensemble=3"], "ensemble must be one of 1, 2, 4, 8"),
     (["--method", "sepconv", "--option", "weights=\"nope\""], "unknown SepConv weights 'nope'"),
 ])
 def test_interpolate_usage_errors_exit_2(tmp_path, gif_clip, fake_methods, capsys, args, message):

@@ -132,7 +132,7 @@ def test_weights_round_trip_and_checks(tmp_path, pan):
     for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="not the flow-guided network"):
-        load_flowguided("sepconv_w025_k25_cpu")
+        load_flowguided("sepconv_w100_k51_gpu")
     with pytest.raises(ValueError, match="unknown"):
         load_flowguided(tmp_path / "missing")
 

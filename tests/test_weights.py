@@ -36,11 +36,55 @@ def test_fp16_storage_and_shards(tmp_path):
     assert all(p.stat().st_size <= 300_000 for p in paths)
     assert load_file(str(paths[0]))[next(iter(load_file(str(paths[0]))))].dtype == torch.float16
     assert W.list_weights([tmp_path])["big"].files == paths
+    assert W.resolve(str(tmp_path / "big.safetensors")).files == paths     # the path save_weights was given
     loaded = W.load_weights("big", [tmp_path])
     for k, v in net.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v.half().float(), rtol=0, atol=0)
     paths[-1].unlink()                                      # incomplete shard set is not listed
     assert "big" not in W.list_weights([tmp_path])
+
+
+@pytest.fixture
+def sharded(tmp_path):
+    """A 3-shard fp16 set with its manifest entry (the layout of sepconv_w100_k51_gpu)."""
+    net = tiny()
+    paths = W.save_weights(net, tmp_path / "split.safetensors", fp16=True, max_file_bytes=380_000)
+    assert len(paths) == 3
+    W.update_manifest({"name": "split", "method": "sepconv", "files": W.manifest_files(paths),
+                       "architecture": net.architecture()}, folder=tmp_path)
+    return net, paths
+
+
+def test_sharded_set_loads_when_complete(sharded, tmp_path):
+    net, paths = sharded
+    assert W.resolve("split", [tmp_path]).files == paths
+    loaded = W.load_weights("split", [tmp_path])
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[k], v.half().float(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_sharded_set_with_a_missing_shard_names_it(sharded, tmp_path, manifest):
+    _, paths = sharded
+    if not manifest:
+        (tmp_path / "manifest.json").unlink()
+    paths[1].unlink()
+    with pytest.raises(ValueError, match="incomplete: missing .*split-00002-of-00003.safetensors") as err:
+        W.load_weights("split", [tmp_path])
+    assert "split-00001-of" not in str(err.value) and "split-00003-of" not in str(err.value)
+
+
+def test_sharded_set_with_a_corrupted_shard_names_it(sharded, tmp_path):
+    _, paths = sharded
+    data = bytearray(paths[2].read_bytes())
+    data[-100:] = bytes(100)                                  # same size, other tensor bytes
+    paths[2].write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256 mismatch for .*split-00003-of-00003.safetensors"):
+        W.load_weights("split", [tmp_path])
+    (tmp_path / "manifest.json").unlink()                     # unverified: a truncated file is named too
+    paths[2].write_bytes(bytes(data[:1000]))
+    with pytest.raises(ValueError, match="split-00003-of-00003.safetensors is not a readable safetensors"):
+        W.load_weights("split", [tmp_path])
 
 
 def test_manifest_sha256_verification(tmp_path):

@@ -14,10 +14,7 @@ from frameweave.nodes import NODE_CLASS_MAPPINGS
 from frameweave.nodes._headless import _widget_inputs
 from frameweave.nodes._widgets import MULTIPLIER_MAX
 
-# Their multiplier / tile_size widgets are reworked together with the SepConv weights (issue 13
-# item 6, another change); this audit covers every other node.
-NOT_AUDITED_HERE = {"FrameWeaveSepConvInterpolate", "FrameWeaveGANInterpolate"}
-AUDITED = sorted(k for k in NODE_CLASS_MAPPINGS if k not in NOT_AUDITED_HERE)
+AUDITED = sorted(NODE_CLASS_MAPPINGS)
 # same-named widgets whose minimum differs on purpose
 MIN_EXCEPTIONS = {("FrameWeaveRenderFrames", "multiplier"): 1}   # 1 = re-render the training frames
 STRIDE_LIKE = {"multiplier", "k", "stride", "skip_stride"}       # frames per input interval

@@ -102,6 +102,20 @@ def weights_dirs(extra_dirs=()) -> list:
     return out
 
 
+def _shard_groups(folder: Path) -> dict:
+    """(name, shard count) -> {shard index: path} of the safetensors files in ``folder``."""
+    groups = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        m = _SHARD.match(path.stem)
+        name, idx, n = (m["name"], int(m["i"]), int(m["n"])) if m else (path.stem, 1, 1)
+        groups.setdefault((name, n), {})[idx] = path
+    return groups
+
+
+def _shard_name(name: str, i: int, n: int) -> str:
+    return f"{name}.safetensors" if n == 1 else f"{name}-{i:05d}-of-{n:05d}.safetensors"
+
+
 def list_weights(extra_dirs=()) -> dict:
     """name -> WeightsInfo for every (complete) safetensors model in the searched folders; an
     earlier folder wins a name clash."""
@@ -110,16 +124,27 @@ def list_weights(extra_dirs=()) -> dict:
         if not folder.is_dir():
             continue
         manifest = {e["name"]: e for e in read_manifest(folder)["weights"]} if (folder / MANIFEST_NAME).exists() else {}
-        groups = {}
-        for path in sorted(folder.glob("*.safetensors")):
-            m = _SHARD.match(path.stem)
-            name, idx, n = (m["name"], int(m["i"]), int(m["n"])) if m else (path.stem, 1, 1)
-            groups.setdefault((name, n), {})[idx] = path
-        for (name, n), shards in groups.items():
+        for (name, n), shards in _shard_groups(folder).items():
             if len(shards) != n or name in found:
                 continue                                   # incomplete shard set, or shadowed
             found[name] = WeightsInfo(name, [shards[i] for i in range(1, n + 1)], manifest.get(name), folder)
     return dict(sorted(found.items()))
+
+
+def missing_files(name: str, extra_dirs=()) -> list:
+    """Paths that the weights ``name`` need but that are absent from the searched folders: files
+    its manifest entry lists, and the other shards of an incomplete shard set."""
+    missing = []
+    for folder in weights_dirs(extra_dirs):
+        if not folder.is_dir():
+            continue
+        if (folder / MANIFEST_NAME).exists():
+            entry = next((e for e in read_manifest(folder)["weights"] if e.get("name") == name), None)
+            missing += [folder / f["file"] for f in (entry or {}).get("files", []) if not (folder / f["file"]).exists()]
+        for (group, n), shards in _shard_groups(folder).items():
+            if group == name and len(shards) != n:
+                missing += [folder / _shard_name(name, i, n) for i in range(1, n + 1) if i not in shards]
+    return sorted(set(missing))
 
 
 def default_first(registry: dict, method: str) -> list:
@@ -134,16 +159,24 @@ def default_first(registry: dict, method: str) -> list:
 def resolve(name_or_path, extra_dirs=()) -> WeightsInfo:
     """A registry name, or a path to a .safetensors file -> WeightsInfo; ValueError if unknown."""
     p = Path(str(name_or_path))
-    if p.suffix == ".safetensors" and p.exists():
-        registry = list_weights([p.parent])
+    if p.suffix == ".safetensors" and p.parent.is_dir() and (p.exists() or p.parent != Path(".")):
         m = _SHARD.match(p.stem)
         name = m["name"] if m else p.stem
-        if name in registry and registry[name].folder == p.parent:
-            return registry[name]
-        return WeightsInfo(name, [p], None, p.parent)
+        local = list_weights([p.parent])                      # NAME.safetensors written as shards
+        if name in local and local[name].folder == p.parent:
+            return local[name]
+        if p.exists():
+            return WeightsInfo(name, [p], None, p.parent)
+        absent = missing_files(name, [p.parent])
+        if absent:
+            raise ValueError(f"SepConv weights {name!r} are incomplete: missing {', '.join(str(a) for a in absent)}")
     registry = list_weights(extra_dirs)
     key = p.stem if p.suffix == ".safetensors" else str(name_or_path)
     if key not in registry:
+        absent = missing_files(key, extra_dirs)
+        if absent:
+            raise ValueError(f"SepConv weights {key!r} are incomplete: missing {', '.join(str(a) for a in absent)} "
+                             "(re-download or re-export every file of the set)")
         raise ValueError(f"unknown SepConv weights {str(name_or_path)!r}; available: "
                          f"{', '.join(registry) or 'none'} (searched {', '.join(str(d) for d in weights_dirs(extra_dirs))})")
     return registry[key]
@@ -234,13 +267,16 @@ def check_state_dict(model: torch.nn.Module, state_dict: dict, source: str = "we
 def load_state(info: WeightsInfo) -> tuple:
     """(architecture, state dict) of a model's files (after sha256 verification)."""
     verify(info)
-    arch = read_architecture(info.files[0])
     sd = {}
     for p in info.files:
-        with safe_open(str(p), framework="pt") as f:
-            for k in f.keys():
-                sd[k] = f.get_tensor(k)
-    return arch, sd
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                for k in f.keys():
+                    sd[k] = f.get_tensor(k)
+        except Exception as exc:  # noqa: BLE001  (safetensors raises its own error types)
+            raise ValueError(f"{p} is not a readable safetensors file ({type(exc).__name__}: {exc}); the file is "
+                             "corrupt or truncated — re-download or re-export it") from exc
+    return read_architecture(info.files[0]), sd
 
 
 def load_weights(name_or_path, extra_dirs=(), device="cpu", dtype=torch.float32, architecture=None) -> SepConvNet:
