@@ -12,6 +12,7 @@ folders of f0/gt/f1 triplets at t = 1/2 (the dev triplets, for measuring only), 
 Flow Warp's PSNR on the same samples.
 """
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,9 +23,14 @@ import torch
 from .flowguided import FlowGuidedNet, make_guide
 from .flowguided_data import (FlowSampleStream, FolderAnyTime, MixedAnyTime, SyntheticAnyTime, collate,
                               synthetic_validation_set)
-from .sepconv_train import open_run, psnr_01, reconstruction_loss, resolve_device, save_checkpoint
+from .sepconv_train import (_atomic_json, latest_checkpoint, load_checkpoint, psnr_01, reconstruction_loss,
+                            resolve_device, save_checkpoint)
 
 KIND = "flowguided"
+LR_SCHEDULES = ("constant", "cosine")
+# what a resumed run takes from the command; everything else is the run's own definition
+RESUME_FROM_COMMAND = ("steps", "val", "val_limit", "val_every", "checkpoint_every", "keep_checkpoints",
+                       "log_every", "device")
 
 
 @dataclass
@@ -37,11 +43,18 @@ class FlowGuidedConfig:
     warp: bool = True                  # False: the no-warping ablation (plain small-K SepConv)
     batch: int = 8
     lr: float = 3e-4
+    lr_schedule: str = "constant"      # constant | cosine (from lr after the warm-up to 0 at lr_steps)
+    lr_steps: int = 0                  # length of the cosine (0: ``steps`` of the run's first command)
+    warmup: int = 0                    # steps of linear warm-up from 0 to lr
     crop: int = 128
     max_disp: float = 16.0
     static_fraction: float = 0.25
     noise: float = 0.0                 # synthetic data: Gaussian noise sigma drawn from [0, noise]
     max_gap: int = 4
+    scales: list = field(default_factory=lambda: [1.0])   # video data: also used downscaled by these
+    drop_repeats: bool = False         # video data: remove repeated frames (frame-rate conversions)
+    holdout: int = 0                   # video data: last N frames of each clip kept out (validation "held_out")
+    full_flows: bool = False           # video data: DIS on the whole (scaled) frame, as at inference
     preset: str = "medium"
     seed: int = 0
     val: list = field(default_factory=list)                      # triplet folders (measuring only)
@@ -68,11 +81,26 @@ class FlowGuidedConfig:
             raise ValueError(f"kernel_size must be an odd number from 1 to 13, got {self.kernel_size}")
         if not 0.0 <= float(self.static_fraction) <= 1.0:
             raise ValueError(f"static_fraction must lie in [0, 1], got {self.static_fraction}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if int(self.warmup) < 0 or int(self.lr_steps) < 0:
+            raise ValueError(f"warmup and lr_steps must be >= 0, got {self.warmup}, {self.lr_steps}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "FlowGuidedConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def learning_rate(config: FlowGuidedConfig, step: int) -> float:
+    """lr of step ``step`` (0-based): linear warm-up over ``warmup`` steps, then constant or a cosine
+    from ``lr`` to 0 at ``lr_steps`` (Loshchilov & Hutter 2017, without restarts)."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    if config.lr_schedule == "cosine":
+        span = max(1, config.lr_steps - config.warmup)
+        return 0.5 * config.lr * (1 + math.cos(math.pi * min(step - config.warmup, span) / span))
+    return config.lr
 
 
 def build_source(config: FlowGuidedConfig):
@@ -85,7 +113,9 @@ def build_source(config: FlowGuidedConfig):
         else:
             paths.append(item)
     if paths:
-        sources.append(FolderAnyTime(paths, crop=crop, max_gap=config.max_gap))
+        sources.append(FolderAnyTime(paths, crop=crop, max_gap=config.max_gap, scales=config.scales,
+                                     drop_repeats=config.drop_repeats, holdout=config.holdout,
+                                     full_flows=config.full_flows, preset=config.preset))
     if not sources:
         raise ValueError("no training data given: use 'synthetic' and/or paths to videos or frame folders")
     return sources[0] if len(sources) == 1 else MixedAnyTime(sources)
@@ -127,6 +157,8 @@ class FlowGuidedTrainer:
         guide, target = self.guide(self.stream.next_batch())
         target = target.permute(0, 3, 1, 2)                                  # [B,3,h,w]
         model, opt = self.model, self.optimizers["generator"]
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(self.config, self.step)
         model.train()
         opt.zero_grad(set_to_none=True)
         pred = model(guide)
@@ -143,6 +175,9 @@ class FlowGuidedTrainer:
             from .triplet_data import load_triplet_folder
             dis = self.stream.dis
             self._val = {"synthetic": [collate([s], dis) for s in synthetic_validation_set()]}
+            for source in _sources(self.stream.source):
+                if getattr(source, "held", None):
+                    self._val["held_out"] = [collate([s], dis) for s in source.held_out_samples()]
             for path in self.config.val:
                 from .flowguided_data import FlowSample
                 items = load_triplet_folder(path, limit=self.config.val_limit)
@@ -214,9 +249,39 @@ def _check_kind(saved: dict, run_dir) -> None:
                          "flow-guided one")
 
 
+def _sources(source) -> list:
+    return list(getattr(source, "sources", [source]))
+
+
+def open_run(run_dir, config: FlowGuidedConfig, resume: bool, log=print) -> FlowGuidedTrainer:
+    """The trainer of a new or resumed run in ``run_dir``. Resuming takes the run's definition from
+    its newest checkpoint and only ``RESUME_FROM_COMMAND`` from ``config``; a new run refuses a folder
+    that already holds one and writes ``config.json``. A new run with a cosine schedule and no
+    ``lr_steps`` decays over its ``steps``."""
+    run_dir = Path(run_dir)
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if ckpt is not None:
+        saved = json.loads(ckpt.read_text())["config"]
+        _check_kind(saved, run_dir)
+        saved.update({k: getattr(config, k) for k in RESUME_FROM_COMMAND})
+        config = FlowGuidedConfig.from_dict(saved)
+    elif latest_checkpoint(run_dir) is not None:
+        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    elif config.lr_schedule == "cosine" and not config.lr_steps:
+        config = FlowGuidedConfig.from_dict({**asdict(config), "lr_steps": config.steps})
+    trainer = FlowGuidedTrainer(config, load_init=ckpt is None)
+    if ckpt is not None:
+        load_checkpoint(trainer, ckpt)
+        log(json.dumps({"resumed_from": ckpt.name, "step": trainer.step}))
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_json(run_dir / "config.json", asdict(config))
+    return trainer
+
+
 def train(config: FlowGuidedConfig, run_dir, resume: bool = False, log=print) -> FlowGuidedTrainer:
     """Create (or resume) a run in ``run_dir`` and train until ``config.steps``."""
-    trainer = open_run(run_dir, config, resume, FlowGuidedTrainer, log, check_saved=_check_kind)
+    trainer = open_run(run_dir, config, resume, log)
     log(json.dumps({"data": trainer.stream.source.describe(), "device": str(trainer.device),
                     "parameters": sum(p.numel() for p in trainer.model.parameters()),
                     "config": asdict(trainer.config)}))
@@ -261,7 +326,9 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
     cfg = info["config"]
     paths = save_weights(model, folder / f"{name}.safetensors",
                          extra_metadata={"training_steps": info["step"], "training_data": ",".join(cfg["data"])})
-    recipe = {k: cfg.get(k) for k in ("batch", "lr", "crop", "max_disp", "static_fraction", "noise", "preset", "seed")}
+    recipe = {k: cfg.get(k) for k in ("batch", "lr", "lr_schedule", "lr_steps", "warmup", "crop", "max_disp",
+                                      "static_fraction", "noise", "max_gap", "scales", "drop_repeats", "holdout",
+                                      "full_flows", "preset", "seed") if k in cfg}
     init = "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)"
     if cfg.get("init"):
         init = f"weights of {cfg['init']} (a run that started as the Flow Warp)"
@@ -301,6 +368,10 @@ def parser():
     p.add_argument("--no-warp", action="store_true", help="ablation: no flow (a plain small-K SepConv)")
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-schedule", default=d.lr_schedule, choices=LR_SCHEDULES,
+                   help="constant, or cosine from --lr (after the warm-up) to 0 at --lr-steps")
+    p.add_argument("--lr-steps", type=int, default=d.lr_steps, help="length of the cosine (default: --steps)")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="steps of linear lr warm-up")
     p.add_argument("--crop", type=int, default=d.crop, help="training crop side (multiple of 16)")
     p.add_argument("--max-disp", type=float, default=d.max_disp,
                    help="synthetic data: largest displacement between I_t and an input (px)")
@@ -308,6 +379,12 @@ def parser():
     p.add_argument("--noise", type=float, default=d.noise,
                    help="synthetic data: Gaussian noise, sigma drawn up to this (0..1 scale) per sample")
     p.add_argument("--max-gap", type=int, default=d.max_gap, help="video data: largest frame gap n (t = j/n)")
+    p.add_argument("--scales", default="1", help="video data: comma-separated downscale factors in (0, 1]")
+    p.add_argument("--drop-repeats", action="store_true", help="video data: remove repeated frames first")
+    p.add_argument("--holdout", type=int, default=d.holdout,
+                   help="video data: keep the last N frames of each clip out of training (validation set held_out)")
+    p.add_argument("--full-flows", action="store_true",
+                   help="video data: DIS on the whole (scaled) frame as at inference, cropped with the frames")
     p.add_argument("--preset", default=d.preset, help="DIS preset of the flows (as the Flow Warp's)")
     p.add_argument("--init", default="", help="start weights: run dir, ckpt-*.json or .safetensors "
                                               "(default: a new network, which is the Flow Warp)")
@@ -315,6 +392,8 @@ def parser():
     p.add_argument("--val-limit", type=int, default=d.val_limit)
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
+                   help="checkpoints kept in --out (older ones are deleted)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu | cuda[:i] | auto")
@@ -350,11 +429,18 @@ def cli_main(argv) -> int:
         raise ValueError(f"--channels must be 4 comma-separated integers, got {a.channels!r}") from None
     if a.kernel_size not in range(1, 14, 2):
         raise ValueError(f"--kernel-size must be an odd number from 1 to 13, got {a.kernel_size}")
+    try:
+        scales = [float(x) for x in _list(a.scales)]
+    except ValueError:
+        raise ValueError(f"--scales must be comma-separated numbers, got {a.scales!r}") from None
     config = FlowGuidedConfig(data=_list(a.data), steps=a.steps, kernel_size=a.kernel_size, channels=channels,
-                              warp=not a.no_warp, batch=a.batch, lr=a.lr, crop=a.crop, max_disp=a.max_disp,
-                              static_fraction=a.static_fraction, noise=a.noise, max_gap=a.max_gap, preset=a.preset, seed=a.seed,
+                              warp=not a.no_warp, batch=a.batch, lr=a.lr, lr_schedule=a.lr_schedule,
+                              lr_steps=a.lr_steps, warmup=a.warmup, crop=a.crop, max_disp=a.max_disp,
+                              static_fraction=a.static_fraction, noise=a.noise, max_gap=a.max_gap, scales=scales,
+                              drop_repeats=a.drop_repeats, holdout=a.holdout, full_flows=a.full_flows,
+                              preset=a.preset, seed=a.seed,
                               val=_list(a.val), val_limit=a.val_limit, val_every=a.val_every,
-                              checkpoint_every=a.checkpoint_every, log_every=a.log_every, device=a.device,
+                              checkpoint_every=a.checkpoint_every, keep_checkpoints=a.keep_checkpoints, log_every=a.log_every, device=a.device,
                               init=a.init)
     train(config, a.out, resume=a.resume, log=lambda s: print(s, flush=True))
     return 0
