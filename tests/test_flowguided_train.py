@@ -265,3 +265,25 @@ def test_held_out_validation(tmp_path, make_clip):
     trainer = T.FlowGuidedTrainer(cfg)
     val = trainer.validate(with_flow_warp=True)
     assert val["held_out"] == val["held_out_flow_warp"] and set(val) >= {"synthetic", "held_out"}
+
+
+def test_log_mse_loss_is_the_mean_psnr():
+    """log_mse = -(ln 10 / 10) · mean per-sample PSNR; l1 is SepConv's; the log carries the gain over the Flow Warp."""
+    import math
+
+    rng = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 3, 8, 8, generator=rng)
+    pred = target + 0.01 * torch.arange(1, 4).view(3, 1, 1, 1) * torch.randn(3, 3, 8, 8, generator=rng)
+    mse = (pred - target).pow(2).flatten(1).mean(1)
+    psnr = -10 * torch.log10(mse + 1e-6)
+    torch.testing.assert_close(T.flowguided_loss(pred, target, "log_mse"), -math.log(10) / 10 * psnr.mean())
+    torch.testing.assert_close(T.flowguided_loss(pred, target, "l1"), (pred - target).abs().mean())
+    with pytest.raises(ValueError, match="loss"):
+        config(loss="l2")
+
+
+def test_log_records_gain_over_the_flow_warp(tmp_path, source):
+    trainer = T.FlowGuidedTrainer(config(loss="log_mse"), source=source)
+    trainer.run(1, tmp_path / "run", log=lambda s: None)
+    rec = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]
+    assert rec["gain_db"] == pytest.approx(0.0, abs=1e-6)      # the first step's prediction is the Flow Warp
