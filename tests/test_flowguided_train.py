@@ -287,3 +287,18 @@ def test_log_records_gain_over_the_flow_warp(tmp_path, source):
     trainer.run(1, tmp_path / "run", log=lambda s: None)
     rec = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]
     assert rec["gain_db"] == pytest.approx(0.0, abs=1e-6)      # the first step's prediction is the Flow Warp
+
+
+def test_moving_average_is_validated_exported_and_resumed(tmp_path, source):
+    trainer = T.FlowGuidedTrainer(config(ema=0.5, checkpoint_every=1), source=source)
+    start = trainer.model.head.weight.detach().clone()                  # zero: the Flow Warp
+    trainer.run(1, tmp_path / "run", log=lambda s: None)
+    torch.testing.assert_close(trainer.eval_model.head.weight, 0.5 * start + 0.5 * trainer.model.head.weight)
+    assert not trainer.eval_model.head.weight.requires_grad
+    exported = T.load_run_model(tmp_path / "run")
+    torch.testing.assert_close(exported.head.weight, trainer.eval_model.head.weight)
+    trainer.run(2, tmp_path / "run", log=lambda s: None)
+    resumed = T.train(config(ema=0.5, steps=2, checkpoint_every=1), tmp_path / "run", resume=True, log=lambda s: None)
+    torch.testing.assert_close(resumed.eval_model.head.weight, trainer.eval_model.head.weight, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="ema"):
+        config(ema=1.0)

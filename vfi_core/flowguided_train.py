@@ -11,6 +11,7 @@ resumes exactly on a CPU. Validation: the held synthetic samples at several t, a
 folders of f0/gt/f1 triplets at t = 1/2 (the dev triplets, for measuring only), each beside the
 Flow Warp's PSNR on the same samples.
 """
+import copy
 import json
 import math
 import time
@@ -48,6 +49,7 @@ class FlowGuidedConfig:
     lr_schedule: str = "constant"      # constant | cosine (from lr after the warm-up to 0 at lr_steps)
     lr_steps: int = 0                  # length of the cosine (0: ``steps`` of the run's first command)
     warmup: int = 0                    # steps of linear warm-up from 0 to lr
+    ema: float = 0.0                   # > 0: validate and export an exponential moving average of the weights
     crop: int = 128
     max_disp: float = 16.0
     static_fraction: float = 0.25
@@ -87,6 +89,8 @@ class FlowGuidedConfig:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0.0 <= float(self.ema) < 1.0:
+            raise ValueError(f"ema must lie in [0, 1), got {self.ema}")
         if int(self.warmup) < 0 or int(self.lr_steps) < 0:
             raise ValueError(f"warmup and lr_steps must be >= 0, got {self.warmup}, {self.lr_steps}")
 
@@ -159,6 +163,8 @@ class FlowGuidedTrainer:
             model.load_state_dict(start.state_dict())
         model = model.to(self.device)
         self.modules = {"generator": model}
+        if config.ema > 0:                     # Polyak averaging: starts as the start weights
+            self.modules["ema"] = copy.deepcopy(model).requires_grad_(False)
         self.optimizers = {"generator": torch.optim.Adam(model.parameters(), lr=config.lr)}
         self.stream = FlowSampleStream(source if source is not None else build_source(config), config.batch,
                                        seed=config.seed, preset=config.preset)
@@ -168,6 +174,11 @@ class FlowGuidedTrainer:
     @property
     def model(self) -> FlowGuidedNet:
         return self.modules["generator"]
+
+    @property
+    def eval_model(self) -> FlowGuidedNet:
+        """The weights that are validated and exported: the moving average when the run keeps one."""
+        return self.modules.get("ema", self.modules["generator"])
 
     def guide(self, batch: dict):
         d = {k: v.to(self.device) for k, v in batch.items()}
@@ -186,6 +197,10 @@ class FlowGuidedTrainer:
         loss = flowguided_loss(pred, target, self.config.loss)
         loss.backward()
         opt.step()
+        if "ema" in self.modules:              # θ_ema <- d·θ_ema + (1 - d)·θ
+            with torch.no_grad():
+                for pe, p in zip(self.modules["ema"].parameters(), model.parameters()):
+                    pe.mul_(self.config.ema).add_(p, alpha=1.0 - self.config.ema)
         self.step += 1
         with torch.no_grad():                  # the Flow Warp on the same batch: what the network adds
             fw = (guide.w_0 * guide.warped_0 + guide.w_1 * guide.warped_1) / (guide.w_0 + guide.w_1)
@@ -211,14 +226,14 @@ class FlowGuidedTrainer:
     @torch.no_grad()
     def validate(self, with_flow_warp: bool = False) -> dict:
         """Mean PSNR (dB, float, clamped) per held set; with ``with_flow_warp`` also the Flow Warp's."""
-        self.model.eval()
+        model = self.eval_model.eval()
         out = {}
         for name, batches in self.validation_sets().items():
             ours, fw = [], []
             for batch in batches:
                 guide, target = self.guide(batch)
                 target = target.permute(0, 3, 1, 2)
-                ours.append(psnr_01(self.model(guide), target))
+                ours.append(psnr_01(model(guide), target))
                 if with_flow_warp:
                     fw.append(psnr_01((guide.w_0 * guide.warped_0 + guide.w_1 * guide.warped_1)
                                       / (guide.w_0 + guide.w_1), target))
@@ -330,7 +345,7 @@ def load_run_model(run) -> FlowGuidedNet:
     if state["config"].get("kind") != KIND:
         raise ValueError(f"{ckpt} is not a flow-guided run")
     model = FlowGuidedNet.from_architecture(state["architecture"])
-    prefix = "module.generator."
+    prefix = "module.ema." if "ema" in state.get("modules", []) else "module.generator."   # the averaged weights
     model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     model.training_state = {"step": state["step"], "config": state["config"], "checkpoint": ckpt.name}
     return model.eval()
@@ -351,7 +366,7 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
     cfg = info["config"]
     paths = save_weights(model, folder / f"{name}.safetensors",
                          extra_metadata={"training_steps": info["step"], "training_data": ",".join(cfg["data"])})
-    recipe = {k: cfg.get(k) for k in ("batch", "loss", "lr", "lr_schedule", "lr_steps", "warmup", "crop", "max_disp",
+    recipe = {k: cfg.get(k) for k in ("batch", "loss", "lr", "lr_schedule", "lr_steps", "warmup", "ema", "crop", "max_disp",
                                       "static_fraction", "noise", "max_gap", "scales", "drop_repeats", "holdout",
                                       "full_flows", "preset", "seed") if k in cfg}
     init = "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)"
@@ -399,6 +414,8 @@ def parser():
                    help="constant, or cosine from --lr (after the warm-up) to 0 at --lr-steps")
     p.add_argument("--lr-steps", type=int, default=d.lr_steps, help="length of the cosine (default: --steps)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="steps of linear lr warm-up")
+    p.add_argument("--ema", type=float, default=d.ema,
+                   help="decay of a moving average of the weights, validated and exported (0 = none)")
     p.add_argument("--crop", type=int, default=d.crop, help="training crop side (multiple of 16)")
     p.add_argument("--max-disp", type=float, default=d.max_disp,
                    help="synthetic data: largest displacement between I_t and an input (px)")
@@ -462,7 +479,7 @@ def cli_main(argv) -> int:
         raise ValueError(f"--scales must be comma-separated numbers, got {a.scales!r}") from None
     config = FlowGuidedConfig(data=_list(a.data), steps=a.steps, kernel_size=a.kernel_size, channels=channels,
                               warp=not a.no_warp, batch=a.batch, lr=a.lr, loss=a.loss, lr_schedule=a.lr_schedule,
-                              lr_steps=a.lr_steps, warmup=a.warmup, crop=a.crop, max_disp=a.max_disp,
+                              lr_steps=a.lr_steps, warmup=a.warmup, ema=a.ema, crop=a.crop, max_disp=a.max_disp,
                               static_fraction=a.static_fraction, noise=a.noise, max_gap=a.max_gap, scales=scales,
                               drop_repeats=a.drop_repeats, holdout=a.holdout, full_flows=a.full_flows,
                               preset=a.preset, seed=a.seed,
