@@ -30,6 +30,7 @@ from .sepconv_train import (_atomic_json, latest_checkpoint, load_checkpoint, ps
 KIND = "flowguided"
 LR_SCHEDULES = ("constant", "cosine")
 LOSSES = ("l1", "log_mse")
+KERNEL_SIZES = (0, *range(1, 14, 2))       # 0: no kernels, only the blend-logit residual
 # what a resumed run takes from the command; everything else is the run's own definition
 RESUME_FROM_COMMAND = ("steps", "val", "val_limit", "val_every", "checkpoint_every", "keep_checkpoints",
                        "log_every", "device")
@@ -81,8 +82,8 @@ class FlowGuidedConfig:
             raise ValueError(f"crop must be a multiple of {FlowGuidedNet.multiple}, got {self.crop}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        if int(self.kernel_size) not in range(1, 14, 2):
-            raise ValueError(f"kernel_size must be an odd number from 1 to 13, got {self.kernel_size}")
+        if int(self.kernel_size) not in KERNEL_SIZES:
+            raise ValueError(f"kernel_size must be 0 (no kernels) or an odd number from 1 to 13, got {self.kernel_size}")
         if not 0.0 <= float(self.static_fraction) <= 1.0:
             raise ValueError(f"static_fraction must lie in [0, 1], got {self.static_fraction}")
         if self.loss not in LOSSES:
@@ -402,7 +403,7 @@ def parser():
     p.add_argument("--steps", type=int, default=d.steps, help="train until this step count")
     p.add_argument("--out", required=True, help="run directory (checkpoints, log.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    p.add_argument("--kernel-size", type=int, default=d.kernel_size, help="1-D kernel length K (odd, 1-13)")
+    p.add_argument("--kernel-size", type=int, default=d.kernel_size, help="1-D kernel length K (odd, 1-13; 0 = no kernels, blend correction only)")
     p.add_argument("--channels", default=",".join(str(c) for c in d.channels),
                    help="4 encoder widths at 1/2, 1/4, 1/8, 1/16 resolution")
     p.add_argument("--no-warp", action="store_true", help="ablation: no flow (a plain small-K SepConv)")
@@ -471,8 +472,8 @@ def cli_main(argv) -> int:
         channels = [int(c) for c in _list(a.channels)]
     except ValueError:
         raise ValueError(f"--channels must be 4 comma-separated integers, got {a.channels!r}") from None
-    if a.kernel_size not in range(1, 14, 2):
-        raise ValueError(f"--kernel-size must be an odd number from 1 to 13, got {a.kernel_size}")
+    if a.kernel_size not in KERNEL_SIZES:
+        raise ValueError(f"--kernel-size must be 0 (no kernels) or an odd number from 1 to 13, got {a.kernel_size}")
     try:
         scales = [float(x) for x in _list(a.scales)]
     except ValueError:
