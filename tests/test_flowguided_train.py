@@ -302,3 +302,16 @@ def test_moving_average_is_validated_exported_and_resumed(tmp_path, source):
     torch.testing.assert_close(resumed.eval_model.head.weight, trainer.eval_model.head.weight, rtol=0, atol=0)
     with pytest.raises(ValueError, match="ema"):
         config(ema=1.0)
+
+
+def test_jpeg_variants(tmp_path, make_clip):
+    from frameweave.vfi_core.flowguided_data import jpeg_stack
+
+    clip = _clip_folder(tmp_path, make_clip, frames=4)
+    src = FolderAnyTime([tmp_path], crop=(16, 16), max_gap=2, jpeg=(30,))
+    assert len(src.frames) == 2 and src.frames[1].shape == src.frames[0].shape
+    np.testing.assert_array_equal(src.frames[1], jpeg_stack(clip, 30))
+    err = np.abs(src.frames[1].astype(int) - clip).mean()
+    assert 0 < err < np.abs(jpeg_stack(clip, 2).astype(int) - clip).mean()     # lower quality, more loss
+    with pytest.raises(ValueError, match="jpeg"):
+        FolderAnyTime([tmp_path], crop=(16, 16), jpeg=(0,))

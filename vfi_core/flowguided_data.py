@@ -107,11 +107,15 @@ class FolderAnyTime:
     holds. ``holdout``: the last N frames of every clip are kept out of training
     (``held_out_samples`` makes validation samples of them). ``full_flows``: the DIS flows of a
     window are computed on the whole (scaled) frame, as at inference, and cropped with the frames
-    (computed once per window and kept, float16); otherwise ``collate`` computes them on the crop."""
+    (computed once per window and kept, float16); otherwise ``collate`` computes them on the crop.
+    ``jpeg``: each scaled clip is also used with every frame JPEG-compressed at these qualities
+    (OpenCV's encoder, 4:2:0), the target frame too — the blocking and ringing of compressed footage,
+    which clean renders lack."""
 
     def __init__(self, paths, crop=(128, 128), max_gap: int = 4, cut_threshold: float = 40.0,
                  min_motion: float = 1.0, max_frames: int = 600, midpoint_share: float = 0.5, scales=(1.0,),
-                 drop_repeats: bool = False, holdout: int = 0, full_flows: bool = False, preset: str = "medium"):
+                 drop_repeats: bool = False, holdout: int = 0, full_flows: bool = False, preset: str = "medium",
+                 jpeg=()):
         from .frames_io import iter_frames
         from .triplet_data import find_clips
 
@@ -122,6 +126,10 @@ class FolderAnyTime:
             raise ValueError(f"scales must lie in (0, 1], got {list(scales)}")
         if int(holdout) < 0:
             raise ValueError(f"holdout must be >= 0 frames, got {holdout}")
+        jpeg = tuple(int(q) for q in jpeg)
+        if any(not 1 <= q <= 100 for q in jpeg):
+            raise ValueError(f"jpeg qualities must lie in 1..100, got {list(jpeg)}")
+        self.jpeg = jpeg
         self.crop, self.max_gap, self.scales = (int(crop[0]), int(crop[1])), int(max_gap), scales
         self.midpoint_share, self.full_flows, self.preset = float(midpoint_share), bool(full_flows), preset
         clips, _ = find_clips(paths)
@@ -141,7 +149,10 @@ class FolderAnyTime:
                 self.held.append(stack[-int(holdout):])
                 stack = stack[:-int(holdout)]
             for scale in scales:
-                self._add_stack(resize_stack(stack, scale), cut_threshold, min_motion)
+                scaled = resize_stack(stack, scale)
+                self._add_stack(scaled, cut_threshold, min_motion)
+                for quality in jpeg:
+                    self._add_stack(jpeg_stack(scaled, quality), cut_threshold, min_motion)
         if not self.index:
             raise ValueError(f"no usable training windows in {[str(p) for p in paths]} "
                              f"(rejected: {self.rejected}; crop {self.crop[1]}x{self.crop[0]})")
@@ -210,6 +221,7 @@ class FolderAnyTime:
         scales = f", scales {list(self.scales)}" if self.scales != (1.0,) else ""
         held = f", last {self.held[0].shape[0]} frames of each clip held out" if self.held else ""
         flows = ", flows on whole frames" if self.full_flows else ""
+        flows += f", also JPEG-compressed at quality {list(self.jpeg)}" if self.jpeg else ""
         return (f"{len(self.index)} windows (gap <= {self.max_gap}) from {len(self.frames)} clips{scales}{held}"
                 f"{flows} (rejected {self.rejected})")
 
@@ -228,6 +240,17 @@ def repeated_frames(stack: np.ndarray) -> np.ndarray:
         if s < 0.5 and near.size and s < 0.25 * float(np.median(near)):
             out[k + 1] = True
     return out
+
+
+def jpeg_stack(stack: np.ndarray, quality: int) -> np.ndarray:
+    """[T,H,W,3] uint8 RGB with every frame JPEG-encoded at ``quality`` and decoded."""
+    import cv2
+
+    out = []
+    for f in stack:
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(f[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return np.ascontiguousarray(np.stack(out))
 
 
 def resize_stack(stack: np.ndarray, scale: float) -> np.ndarray:

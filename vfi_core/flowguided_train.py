@@ -60,6 +60,7 @@ class FlowGuidedConfig:
     drop_repeats: bool = False         # video data: remove repeated frames (frame-rate conversions)
     holdout: int = 0                   # video data: last N frames of each clip kept out (validation "held_out")
     full_flows: bool = False           # video data: DIS on the whole (scaled) frame, as at inference
+    jpeg: list = field(default_factory=list)   # video data: also JPEG-compressed at these qualities
     preset: str = "medium"
     seed: int = 0
     val: list = field(default_factory=list)                      # triplet folders (measuring only)
@@ -141,7 +142,7 @@ def build_source(config: FlowGuidedConfig):
     if paths:
         sources.append(FolderAnyTime(paths, crop=crop, max_gap=config.max_gap, scales=config.scales,
                                      drop_repeats=config.drop_repeats, holdout=config.holdout,
-                                     full_flows=config.full_flows, preset=config.preset))
+                                     full_flows=config.full_flows, preset=config.preset, jpeg=config.jpeg))
     if not sources:
         raise ValueError("no training data given: use 'synthetic' and/or paths to videos or frame folders")
     return sources[0] if len(sources) == 1 else MixedAnyTime(sources)
@@ -369,7 +370,7 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
                          extra_metadata={"training_steps": info["step"], "training_data": ",".join(cfg["data"])})
     recipe = {k: cfg.get(k) for k in ("batch", "loss", "lr", "lr_schedule", "lr_steps", "warmup", "ema", "crop", "max_disp",
                                       "static_fraction", "noise", "max_gap", "scales", "drop_repeats", "holdout",
-                                      "full_flows", "preset", "seed") if k in cfg}
+                                      "full_flows", "jpeg", "preset", "seed") if k in cfg}
     init = "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)"
     if cfg.get("init"):
         init = f"weights of {cfg['init']} (a run that started as the Flow Warp)"
@@ -428,6 +429,8 @@ def parser():
     p.add_argument("--drop-repeats", action="store_true", help="video data: remove repeated frames first")
     p.add_argument("--holdout", type=int, default=d.holdout,
                    help="video data: keep the last N frames of each clip out of training (validation set held_out)")
+    p.add_argument("--jpeg", default="", help="video data: comma-separated JPEG qualities; each clip is also "
+                                              "used with every frame compressed at each")
     p.add_argument("--full-flows", action="store_true",
                    help="video data: DIS on the whole (scaled) frame as at inference, cropped with the frames")
     p.add_argument("--preset", default=d.preset, help="DIS preset of the flows (as the Flow Warp's)")
@@ -476,13 +479,14 @@ def cli_main(argv) -> int:
         raise ValueError(f"--kernel-size must be 0 (no kernels) or an odd number from 1 to 13, got {a.kernel_size}")
     try:
         scales = [float(x) for x in _list(a.scales)]
+        jpeg = [int(x) for x in _list(a.jpeg)]
     except ValueError:
-        raise ValueError(f"--scales must be comma-separated numbers, got {a.scales!r}") from None
+        raise ValueError(f"--scales / --jpeg must be comma-separated numbers, got {a.scales!r} / {a.jpeg!r}") from None
     config = FlowGuidedConfig(data=_list(a.data), steps=a.steps, kernel_size=a.kernel_size, channels=channels,
                               warp=not a.no_warp, batch=a.batch, lr=a.lr, loss=a.loss, lr_schedule=a.lr_schedule,
                               lr_steps=a.lr_steps, warmup=a.warmup, ema=a.ema, crop=a.crop, max_disp=a.max_disp,
                               static_fraction=a.static_fraction, noise=a.noise, max_gap=a.max_gap, scales=scales,
-                              drop_repeats=a.drop_repeats, holdout=a.holdout, full_flows=a.full_flows,
+                              drop_repeats=a.drop_repeats, holdout=a.holdout, full_flows=a.full_flows, jpeg=jpeg,
                               preset=a.preset, seed=a.seed,
                               val=_list(a.val), val_limit=a.val_limit, val_every=a.val_every,
                               checkpoint_every=a.checkpoint_every, keep_checkpoints=a.keep_checkpoints, log_every=a.log_every, device=a.device,
