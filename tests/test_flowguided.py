@@ -19,7 +19,7 @@ def pan(make_clip):
     return make_clip(4, size=(40, 56), step=(1.5, 3.0))
 
 
-@pytest.mark.parametrize("kernel_size", [1, 5])
+@pytest.mark.parametrize("kernel_size", [0, 1, 5])
 @pytest.mark.parametrize("t", [0.25, 0.5, 0.7])
 def test_new_network_is_the_flow_warp(pan, kernel_size, t):
     """Zero head: delta kernels and the Flow Warp's weights -> its output bit for bit."""

@@ -153,3 +153,165 @@ def test_synthetic_noise(source):
     assert 0.0 <= b.first.min() and b.first.max() <= 1.0
     with pytest.raises(ValueError, match="noise"):
         SyntheticAnyTime((32, 32), photos=photos, noise=-0.1)
+
+
+def _clip_folder(tmp_path, make_clip, frames=8, repeat=None):
+    from PIL import Image
+
+    clip = (make_clip(frames, size=(48, 64), step=(1.0, 2.0)).numpy() * 255).round().astype(np.uint8)
+    if repeat is not None:                                   # frame `repeat` shown twice (a 24 -> 25 fps duplicate)
+        clip = np.concatenate([clip[:repeat + 1], clip[repeat:]])
+    for i, frame in enumerate(clip):
+        Image.fromarray(frame).save(tmp_path / f"{i:03d}.png")
+    return clip
+
+
+def test_repeated_frames_are_found():
+    from frameweave.vfi_core.flowguided_data import repeated_frames
+
+    rng = np.random.default_rng(0)
+    moving = rng.integers(0, 255, (6, 8, 8, 3)).astype(np.uint8)
+    dup = np.concatenate([moving[:3], moving[2:]])                        # frame 3 repeats frame 2
+    assert repeated_frames(dup).tolist() == [False, False, False, True, False, False, False]
+    assert not repeated_frames(moving).any()
+    still = np.repeat(moving[:1], 5, axis=0)                              # a still clip repeats nothing
+    assert not repeated_frames(still).any()
+
+
+def test_folder_scales_holdout_repeats(tmp_path, make_clip):
+    _clip_folder(tmp_path, make_clip, frames=9, repeat=4)                 # 10 files, 9 distinct frames
+    src = FolderAnyTime([tmp_path], crop=(16, 16), max_gap=2, scales=(1.0, 0.5), drop_repeats=True, holdout=3)
+    assert src.rejected["repeated_frames"] == 1
+    assert [f.shape for f in src.frames] == [(6, 48, 64, 3), (6, 24, 32, 3)]
+    assert sorted(src.index) == [(c, i, 2) for c in (0, 1) for i in range(4)]
+    held = src.held_out_samples(scale=0.5)
+    assert [s.t for s in held] == [0.5] and held[0].first.shape == (24, 32, 3)
+    with pytest.raises(ValueError, match="scales"):
+        FolderAnyTime([tmp_path], crop=(16, 16), scales=(1.5,))
+    with pytest.raises(ValueError, match="holdout"):
+        FolderAnyTime([tmp_path], crop=(16, 16), holdout=-1)
+
+
+def test_full_frame_flows_travel_with_the_crop(tmp_path, make_clip):
+    """Whole-frame flows are computed once per window, cropped and flipped with the frames and used by collate."""
+    from frameweave.vfi_core.flow import dis_estimator
+
+    _clip_folder(tmp_path, make_clip, frames=4)
+    src = FolderAnyTime([tmp_path], crop=(32, 32), max_gap=2, full_flows=True, preset="ultrafast")
+    f01, f10 = src.window_flows(0, 0, 2)
+    assert f01.shape == (48, 64, 2) and f01.dtype == np.float16 and src.window_flows(0, 0, 2)[0] is f01
+    rng = np.random.default_rng(1)
+    samples = [src.sample(rng) for _ in range(6)]
+    assert all(s.flow_01.shape == (32, 32, 2) and s.flow_01.dtype == np.float32 for s in samples)
+    batch = T.collate(samples, dis_estimator("ultrafast"))
+    np.testing.assert_array_equal(batch["flow_10"].numpy(), np.stack([s.flow_10 for s in samples]))
+    # the pan moves +2 px in x per frame: any flip / reversal keeps the flow pointing from first to last
+    for s in samples:
+        assert np.sign(np.median(s.flow_01[..., 0])) == -np.sign(np.median(s.flow_10[..., 0]))
+
+
+def test_flip_reverse_moves_flows_with_frames():
+    rng = np.random.default_rng(0)
+    frames = [rng.random((4, 5, 3)).astype(np.float32) for _ in range(3)]
+    f01, f10 = (rng.random((4, 5, 2)).astype(np.float32) for _ in range(2))
+    for seed in range(16):
+        s = flip_reverse(FlowSample(*frames, 0.25, f01, f10), np.random.default_rng(seed))
+        reverse = s.t == 0.75
+        src0, src1 = (frames[2], frames[0]) if reverse else (frames[0], frames[2])
+        flow0, flow1 = (f10, f01) if reverse else (f01, f10)
+        for flip_x in (False, True):
+            for flip_y in (False, True):
+                def tf(a, flow=False, fx=flip_x, fy=flip_y):
+                    a = a[:, ::-1] if fx else a
+                    a = a[::-1] if fy else a
+                    return a * np.array([-1.0 if fx else 1.0, -1.0 if fy else 1.0], np.float32) if flow else a
+                if np.array_equal(s.first, tf(src0)):
+                    assert np.array_equal(s.last, tf(src1))
+                    np.testing.assert_array_equal(s.flow_01, tf(flow0, True))
+                    np.testing.assert_array_equal(s.flow_10, tf(flow1, True))
+                    break
+            else:
+                continue
+            break
+        else:
+            raise AssertionError(f"seed {seed}: frames are no flip of the input")
+
+
+def test_learning_rate_schedule():
+    c = config(lr=1e-3, lr_schedule="cosine", lr_steps=110, warmup=10)
+    assert T.learning_rate(c, 0) == pytest.approx(1e-4) and T.learning_rate(c, 9) == pytest.approx(1e-3)
+    assert T.learning_rate(c, 10) == pytest.approx(1e-3) and T.learning_rate(c, 60) == pytest.approx(5e-4)
+    assert T.learning_rate(c, 110) == pytest.approx(0.0, abs=1e-12) and T.learning_rate(c, 500) == pytest.approx(0.0, abs=1e-12)
+    assert T.learning_rate(config(lr=2e-4), 1234) == 2e-4
+    with pytest.raises(ValueError, match="lr_schedule"):
+        config(lr_schedule="step")
+
+
+def test_resume_takes_the_runs_definition(tmp_path, source):
+    """``train(resume=True)`` continues with the saved recipe (lr, schedule); the command sets only the length.
+    A new cosine run decays over its own steps."""
+    run = tmp_path / "run"
+    T.train(config(steps=1, lr_schedule="cosine", val_every=1000), run, log=lambda s: None)
+    assert json.loads((run / "config.json").read_text())["lr_steps"] == 1
+    resumed = T.train(config(steps=2, lr=5e-2), run, resume=True, log=lambda s: None)
+    assert resumed.step == 2 and resumed.config.lr == 1e-3 and resumed.config.lr_schedule == "cosine"
+    with pytest.raises(ValueError, match="already holds"):
+        T.train(config(steps=1), run, log=lambda s: None)
+
+
+def test_held_out_validation(tmp_path, make_clip):
+    _clip_folder(tmp_path, make_clip, frames=10)
+    cfg = config(data=[str(tmp_path)], crop=16, max_gap=2, holdout=5, full_flows=True)
+    trainer = T.FlowGuidedTrainer(cfg)
+    val = trainer.validate(with_flow_warp=True)
+    assert val["held_out"] == val["held_out_flow_warp"] and set(val) >= {"synthetic", "held_out"}
+
+
+def test_log_mse_loss_is_the_mean_psnr():
+    """log_mse = -(ln 10 / 10) · mean per-sample PSNR; l1 is SepConv's; the log carries the gain over the Flow Warp."""
+    import math
+
+    rng = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 3, 8, 8, generator=rng)
+    pred = target + 0.01 * torch.arange(1, 4).view(3, 1, 1, 1) * torch.randn(3, 3, 8, 8, generator=rng)
+    mse = (pred - target).pow(2).flatten(1).mean(1)
+    psnr = -10 * torch.log10(mse + 1e-6)
+    torch.testing.assert_close(T.flowguided_loss(pred, target, "log_mse"), -math.log(10) / 10 * psnr.mean())
+    torch.testing.assert_close(T.flowguided_loss(pred, target, "l1"), (pred - target).abs().mean())
+    with pytest.raises(ValueError, match="loss"):
+        config(loss="l2")
+
+
+def test_log_records_gain_over_the_flow_warp(tmp_path, source):
+    trainer = T.FlowGuidedTrainer(config(loss="log_mse"), source=source)
+    trainer.run(1, tmp_path / "run", log=lambda s: None)
+    rec = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]
+    assert rec["gain_db"] == pytest.approx(0.0, abs=1e-6)      # the first step's prediction is the Flow Warp
+
+
+def test_moving_average_is_validated_exported_and_resumed(tmp_path, source):
+    trainer = T.FlowGuidedTrainer(config(ema=0.5, checkpoint_every=1), source=source)
+    start = trainer.model.head.weight.detach().clone()                  # zero: the Flow Warp
+    trainer.run(1, tmp_path / "run", log=lambda s: None)
+    torch.testing.assert_close(trainer.eval_model.head.weight, 0.5 * start + 0.5 * trainer.model.head.weight)
+    assert not trainer.eval_model.head.weight.requires_grad
+    exported = T.load_run_model(tmp_path / "run")
+    torch.testing.assert_close(exported.head.weight, trainer.eval_model.head.weight)
+    trainer.run(2, tmp_path / "run", log=lambda s: None)
+    resumed = T.train(config(ema=0.5, steps=2, checkpoint_every=1), tmp_path / "run", resume=True, log=lambda s: None)
+    torch.testing.assert_close(resumed.eval_model.head.weight, trainer.eval_model.head.weight, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="ema"):
+        config(ema=1.0)
+
+
+def test_jpeg_variants(tmp_path, make_clip):
+    from frameweave.vfi_core.flowguided_data import jpeg_stack
+
+    clip = _clip_folder(tmp_path, make_clip, frames=4)
+    src = FolderAnyTime([tmp_path], crop=(16, 16), max_gap=2, jpeg=(30,))
+    assert len(src.frames) == 2 and src.frames[1].shape == src.frames[0].shape
+    np.testing.assert_array_equal(src.frames[1], jpeg_stack(clip, 30))
+    err = np.abs(src.frames[1].astype(int) - clip).mean()
+    assert 0 < err < np.abs(jpeg_stack(clip, 2).astype(int) - clip).mean()     # lower quality, more loss
+    with pytest.raises(ValueError, match="jpeg"):
+        FolderAnyTime([tmp_path], crop=(16, 16), jpeg=(0,))

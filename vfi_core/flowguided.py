@@ -124,7 +124,8 @@ class FlowGuidedNet(nn.Module):
     blend-logit residual (module docstring).
 
     Args:
-        kernel_size: K, taps of each 1-D kernel (odd; 1 = a per-pixel gain only).
+        kernel_size: K, taps of each 1-D kernel (odd; 1 = a per-pixel gain only; 0 = no kernels,
+            A_i = W_i: only the blend-logit residual is learned).
         channels: 4 encoder widths at H/2, H/4, H/8, H/16.
         warp: False for the no-warping ablation (its guides are made with zero flows; stored in
             the architecture so such weights are never run on warped frames).
@@ -137,8 +138,8 @@ class FlowGuidedNet(nn.Module):
     def __init__(self, kernel_size: int = 5, channels=(16, 32, 48, 64), warp: bool = True):
         super().__init__()
         kernel_size = int(kernel_size)
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
+        if kernel_size < 0 or (kernel_size and kernel_size % 2 == 0):
+            raise ValueError(f"kernel_size must be 0 (no kernels) or a positive odd number, got {kernel_size}")
         ch = tuple(int(c) for c in channels)
         if len(ch) != 4 or min(ch) < 1:
             raise ValueError(f"channels must be 4 positive widths, got {channels}")
@@ -200,10 +201,13 @@ class FlowGuidedNet(nn.Module):
         from ..kernels import separable_local_conv
         k = self.kernel_size
         dkv0, dkh0, dkv1, dkh1, r = head.split([k, k, k, k, 1], dim=1)
-        delta = torch.zeros(1, k, 1, 1, dtype=head.dtype, device=head.device)
-        delta[:, k // 2] = 1.0                                                 # centred δ [1,K,1,1]
-        a0 = separable_local_conv(guide.warped_0, delta + dkv0, delta + dkh0)
-        a1 = separable_local_conv(guide.warped_1, delta + dkv1, delta + dkh1)
+        if k:
+            delta = torch.zeros(1, k, 1, 1, dtype=head.dtype, device=head.device)
+            delta[:, k // 2] = 1.0                                             # centred δ [1,K,1,1]
+            a0 = separable_local_conv(guide.warped_0, delta + dkv0, delta + dkh0)
+            a1 = separable_local_conv(guide.warped_1, delta + dkv1, delta + dkh1)
+        else:                                                                  # K = 0: blend correction only
+            a0, a1 = guide.warped_0, guide.warped_1
         rho = LOGIT_BOUND * torch.tanh(r / LOGIT_BOUND)
         w0, w1 = guide.w_0 * torch.exp(0.5 * rho), guide.w_1 * torch.exp(-0.5 * rho)
         return (w0 * a0 + w1 * a1) / (w0 + w1)                                 # eq. 1, corrected weights
