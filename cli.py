@@ -725,7 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     itp.add_argument("input", nargs="?", help="input clip (file or folder of images)")
     itp.add_argument("-o", "--output", help="output file (.gif .mp4 .webp .png ...) or folder")
     itp.add_argument("--method", default="flow", metavar="NAME",
-                     help="linear, flow, neco, siren-of, sepconv, sepconv-gan (default: flow); see --list-methods")
+                     help="linear, flow, neco, siren-of, sepconv, sepconv-gan, flowguided (default: flow); see --list-methods")
     rate = itp.add_mutually_exclusive_group()
     rate.add_argument("--multiplier", type=int, default=None, metavar="M",
                       help=f"frame-rate multiplier 2..{MAX_MULTIPLIER}: insert frames at t = j/M (default 2)")

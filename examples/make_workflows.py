@@ -118,7 +118,7 @@ EXAMPLES = [
              Node(4, "FrameWeaveRenderFrames", {"model": link(3, "model"), "multiplier": 2,
                                                  "frames": link(1, "frames")}),
              save(5, 4, "siren_of_x2")]),
-    Example("sepconv_x2", "SepConv x2", "**SepConv** with the shipped CPU weights: a network predicts "
+    Example("sepconv_x2", "SepConv x2", "**SepConv** with the shipped weights (trained on an H200; 8-variant self-ensemble): a network predicts "
             "per-pixel kernels, the new frame is their separable local convolution.",
             [load_frames(), Node(2, "FrameWeaveLoadSepConv", {"weights": WEIGHTS["sepconv"]}),
              Node(3, "FrameWeaveSepConvInterpolate", {**clip(), "model": link(2, "model")}),
