@@ -1,7 +1,8 @@
 """One command for a lent GPU: spend M minutes on the checks and measurements that need one.
 
-    python benchmarks/gpu_run.py --prepare                        # here, before: copy the dev data it needs
+    python benchmarks/gpu_run.py --prepare                        # here, before: dev data, weights set aside
     python3 benchmarks/gpu_run.py --out $OUT --minutes 9          # on the GPU machine (repo root)
+    python benchmarks/gpu_run.py --restore                        # here, after: the weights back (sha256)
     python benchmarks/gpu_run.py --dry-run --out /tmp/x           # CPU, toy sizes, < 3 min (CI runs it)
 
 Stages, in the order that matters (``gpu_stages.STAGES``; each gets a share of the time that is
@@ -23,9 +24,18 @@ printed), ``result.json`` (the numbers), and the trained weights ``NAME_cont[-00
 The three text files are rewritten after every stage, so a run stopped from outside keeps what
 it did. ``../shared`` does not travel to the GPU machine: ``--prepare`` copies the dev data the
 stages read (about 7 MB) into ``runs/gpu_data`` (git-ignored), to be named in the tool's carry.
+
+The tool copies at most 64 MiB (tracked files, untracked files git does not ignore, the carry),
+and ``weights/`` alone holds more than that. So when what travels would pass 64 MiB, ``--prepare``
+also moves the weight files no stage reads (all but the default SepConv weights, or ``--init``'s,
+and the manifest) into ``runs/weights_set_aside`` (git-ignored), printing each; ``git status``
+shows them deleted until ``--restore`` moves them back, each checked against its sha256 in
+``weights/manifest.json``. The device call goes between the two. Assumed, not yet seen on a device:
+the tool copies the working tree, so a tracked file deleted from it neither travels nor counts.
 """
 import argparse
 import datetime
+import hashlib
 import importlib.util
 import json
 import os
@@ -41,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEV = ROOT.parent / "shared" / "data" / "dev"
 DATA_DIR = ROOT / "runs" / "gpu_data"            # git-ignored (/runs/)
 WORK_DIR = ROOT / "runs" / "gpu_work"
+ASIDE_DIR = ROOT / "runs" / "weights_set_aside"  # git-ignored: weights no stage reads, during a device call
 OUTPUT_FILES = ("summary.md", "log.txt", "result.json")
 MAX_FILES, MAX_FILE_BYTES, CARRY_LIMIT = 8, 16 * 1024 * 1024, 64 * 1024 * 1024
 PREPARED = ("triplets/ucf101_adacof", "triplets/vimeo90k_sample", "videos/skv_carphone_pristine.mp4",
@@ -54,7 +65,8 @@ def make_importable() -> None:
     spec = importlib.util.find_spec("frameweave")
     if spec is not None and spec.origin and Path(spec.origin).resolve().parent == ROOT:
         return
-    link_dir = Path(tempfile.gettempdir()) / f"frameweave-path-{os.getuid()}"
+    tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]          # one link per checkout (copies side by side)
+    link_dir = Path(tempfile.gettempdir()) / f"frameweave-path-{os.getuid()}-{tag}"
     link_dir.mkdir(exist_ok=True)
     link = link_dir / "frameweave"
     if link.is_symlink() and link.resolve() != ROOT:
@@ -72,24 +84,111 @@ import torch  # noqa: E402
 import gpu_stages  # noqa: E402
 
 
-# --- preparing the data (here, before the GPU run) -------------------------------------------------
+# --- preparing the data and the working tree (here, before the GPU run) ----------------------------
 
-def tracked_bytes() -> int:
-    """Size of the files git tracks (what travels to the GPU machine besides the carry)."""
+def git_paths(root: Path, *options) -> list:
+    """Paths (relative) that ``git ls-files OPTIONS`` names in ``root``; [] without git."""
     try:
-        names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+        names = subprocess.run(["git", "ls-files", "-z", *options], cwd=root, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
+        return []
+    return [n for n in names.decode().split("\0") if n]
+
+
+def travel_sizes(root: Path = ROOT, carry=()) -> dict:
+    """What the device tool copies, as path (relative to ``root``) -> bytes: the tracked files
+    present in the working tree, the untracked files git does not ignore, ``shared/`` and the
+    carried paths. A tracked file deleted from the working tree is not counted (assumed: the tool
+    copies the working tree, not the index; not yet seen on a device)."""
+    rels = git_paths(root) + git_paths(root, "--others", "--exclude-standard")
+    for extra in [root / "shared", *(Path(c) for c in carry)]:
+        extra = extra if extra.is_absolute() else root / extra
+        files = [extra] if extra.is_file() else (p for p in extra.rglob("*") if p.is_file()) if extra.is_dir() else []
+        rels += [os.path.relpath(f, root) for f in files]
+    sizes = {}
+    for rel in rels:
+        path = root / rel
+        if path.is_file() and not path.is_symlink():
+            sizes[rel] = path.stat().st_size
+    return sizes
+
+
+def weights_the_run_reads(weights: Path, init: str = "") -> set:
+    """File names in ``weights`` that a GPU run reads: manifest.json and the default SepConv
+    weights (``sepconv_infer.default_weights_name``: the manifest's sepconv entry marked default,
+    else the first), plus ``init`` when it names a manifest entry. No other stage reads weights
+    (the CUDA tests build their own networks)."""
+    from frameweave.vfi_core.weights import MANIFEST_NAME, read_manifest
+
+    entries = read_manifest(weights)["weights"]
+    sepconv = [e for e in entries if e.get("method") == "sepconv"]
+    chosen = [e for e in sepconv if e.get("default")][:1] or sepconv[:1]
+    chosen += [e for e in entries if init and e.get("name") == init]
+    return {MANIFEST_NAME} | {f["file"] for e in chosen for f in e.get("files", [])}
+
+
+def set_aside(weights: Path, aside: Path, keep: set) -> list:
+    """Move the manifest's weight files that are not in ``keep`` from ``weights`` into ``aside``
+    (git-ignored); ``--restore`` moves them back. Returns [(name, bytes)] of what moved."""
+    from frameweave.vfi_core.weights import read_manifest
+
+    moved = []
+    for entry in read_manifest(weights)["weights"]:
+        for f in entry.get("files", []):
+            src = weights / f["file"]
+            if f["file"] in keep or not src.is_file():
+                continue
+            aside.mkdir(parents=True, exist_ok=True)
+            size = src.stat().st_size
+            os.replace(src, aside / f["file"])
+            moved.append((f["file"], size))
+    return moved
+
+
+def restore(weights: Path = ROOT / "weights", aside: Path = ASIDE_DIR) -> int:
+    """Move the files ``--prepare`` set aside back into ``weights``, each checked against the
+    sha256 in ``weights/manifest.json`` first (a file that does not match stays where it is)."""
+    from frameweave.vfi_core.weights import read_manifest, sha256_file
+
+    files = sorted(p for p in aside.iterdir() if p.is_file()) if aside.is_dir() else []
+    if not files:
+        print(f"nothing set aside in {aside}")
         return 0
-    return sum((ROOT / n).stat().st_size for n in names.decode().split("\0") if n and (ROOT / n).is_file())
+    want = {f["file"]: f["sha256"] for e in read_manifest(weights)["weights"] for f in e.get("files", [])}
+    problems = 0
+    for p in files:
+        dst = weights / p.name
+        if p.name not in want or sha256_file(p) != want[p.name]:
+            print(f"not restored: {p} ({'not in the manifest' if p.name not in want else 'sha256 differs from the manifest'})",
+                  file=sys.stderr)
+            problems += 1
+        elif dst.exists():
+            if sha256_file(dst) == want[p.name]:
+                p.unlink()
+                print(f"already in place (sha256 ok): {dst.name}; dropped the copy set aside")
+            else:
+                print(f"not restored: {dst} exists and differs from the manifest", file=sys.stderr)
+                problems += 1
+        else:
+            os.replace(p, dst)
+            print(f"restored (sha256 ok): {dst.name}")
+    if not any(aside.iterdir()):
+        aside.rmdir()
+    return 1 if problems else 0
 
 
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def prepare(dev: Path, dest: Path = DATA_DIR) -> int:
+def mib(n: int) -> str:
+    return f"{n / 2 ** 20:.1f} MiB"
+
+
+def prepare(dev: Path, dest: Path = DATA_DIR, root: Path = ROOT, limit: int = CARRY_LIMIT, init: str = "") -> int:
     """Copy the dev data the stages read into ``dest`` (measuring only: the folder is git-ignored
-    and nothing in it is committed); print the carry path and what travels."""
+    and nothing in it is committed); when what travels would pass ``limit``, set aside the weights
+    no stage reads (``ASIDE_DIR``; ``--restore`` puts them back); print the carry and what travels."""
     if not dev.is_dir():
         print(f"dev data not found at {dev} (--data)", file=sys.stderr)
         return 2
@@ -103,13 +202,30 @@ def prepare(dev: Path, dest: Path = DATA_DIR) -> int:
             shutil.copytree(src, dst, dirs_exist_ok=True)
         else:
             shutil.copy2(src, dst)
-    carry, tracked = folder_bytes(dest), tracked_bytes()
-    shown = dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest
-    print(f"copied {len(PREPARED)} items, {carry / 2 ** 20:.1f} MiB, into {shown}")
-    print(f"carry: [\"{shown}\"]; tracked files {tracked / 2 ** 20:.1f} MiB + carry "
-          f"{carry / 2 ** 20:.1f} MiB = {(tracked + carry) / 2 ** 20:.1f} MiB of the tool's 64 MiB")
-    if tracked + carry > CARRY_LIMIT:
-        print("over the limit: the working tree will not travel (untracked files count too)", file=sys.stderr)
+    shown = dest.relative_to(root) if dest.is_relative_to(root) else dest
+    print(f"copied {len(PREPARED)} items, {mib(folder_bytes(dest))}, into {shown}")
+    weights, aside = root / "weights", root / ASIDE_DIR.relative_to(ROOT)
+    sizes = travel_sizes(root, [dest])
+    if sum(sizes.values()) > limit:
+        moved = set_aside(weights, aside, weights_the_run_reads(weights, init))
+        for name, size in moved:
+            print(f"set aside: weights/{name} ({mib(size)}) -> {aside.relative_to(root)}/")
+        if moved:
+            print(f"set aside {len(moved)} weight files, {mib(sum(s for _, s in moved))}: no GPU stage reads them; "
+                  f"git status shows them deleted until `python benchmarks/gpu_run.py --restore`")
+        sizes = travel_sizes(root, [dest])
+    waiting = sorted(p.name for p in aside.iterdir()) if aside.is_dir() else []
+    if waiting:
+        print(f"{len(waiting)} files wait in {aside.relative_to(root)}: after the device call run "
+              f"`python benchmarks/gpu_run.py --restore`")
+    carried = sum(s for rel, s in sizes.items() if (root / rel).is_relative_to(dest))
+    total = sum(sizes.values())
+    print(f"carry: [\"{shown}\"]; travels: tracked + untracked files {mib(total - carried)} + carry {mib(carried)} "
+          f"= {mib(total)} of the tool's {mib(limit)}")
+    if total > limit:
+        largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+        print(f"warning: over the limit, the working tree will not travel; largest: "
+              + ", ".join(f"{rel} {mib(s)}" for rel, s in largest), file=sys.stderr)
         return 1
     return 0
 
@@ -156,7 +272,17 @@ def device_report() -> str:
     for name in ("cupy", "av", "cv2"):
         spec = importlib.util.find_spec(name)
         versions.append(f"{name} {'yes' if spec else 'no'}")
-    return "\n".join(lines + [", ".join(versions)])
+    return "\n".join(lines + [", ".join(versions), weights_report()])
+
+
+def weights_report() -> str:
+    """The manifest's weights present here and those absent (set aside by ``--prepare``)."""
+    from frameweave.vfi_core.weights import list_weights, read_manifest
+
+    present = list_weights()
+    absent = [e["name"] for e in read_manifest()["weights"] if e["name"] not in present]
+    return (f"weights: {', '.join(present) or 'none'}" +
+            (f"; absent (set aside by --prepare, not read by any stage): {', '.join(absent)}" if absent else ""))
 
 
 def budgets_left(stages, remaining: float) -> list:
@@ -245,7 +371,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="output folder (on the device tool: $OUT)")
     ap.add_argument("--minutes", type=float, default=None, help="time to spend (default 9; dry run 3)")
     ap.add_argument("--dry-run", action="store_true", help="every stage at toy sizes on the CPU (a code check)")
-    ap.add_argument("--prepare", action="store_true", help="copy the dev data the stages need into runs/gpu_data")
+    ap.add_argument("--prepare", action="store_true", help="copy the dev data the stages need into runs/gpu_data; "
+                                                           "over 64 MiB, set aside the weights no stage reads")
+    ap.add_argument("--restore", action="store_true", help="move the weights --prepare set aside back (sha256 checked)")
     ap.add_argument("--data", default=None, help="dev data: for --prepare the source (default ../shared/data/dev), "
                                                  "for a run the prepared copy (default runs/gpu_data)")
     ap.add_argument("--work", default="", help="checkpoints and scratch (default runs/gpu_work; dry run: a temp folder)")
@@ -266,7 +394,9 @@ def main(argv=None) -> int:
     g.add_argument("--siren-batch", type=int, default=4096)
     args = ap.parse_args(argv)
     if args.prepare:
-        return prepare(Path(args.data) if args.data else DEFAULT_DEV)
+        return prepare(Path(args.data) if args.data else DEFAULT_DEV, init=args.init)
+    if args.restore:
+        return restore()
     if not args.out:
         ap.error("--out is required (the device tool's $OUT)")
     if args.minutes is None:

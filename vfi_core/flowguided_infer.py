@@ -20,13 +20,14 @@ _MODEL_CACHE = {}
 def default_weights_name(extra_dirs=()) -> str:
     """The registry's flow-guided weights: the manifest entry marked default, else the first."""
     from .sepconv_infer import MissingWeightsError
-    from .weights import list_weights
+    from .weights import absent_note, list_weights
 
     registry = list_weights(extra_dirs)
     names = [n for n, info in registry.items() if info.method == METHOD]
     if not names:
         raise MissingWeightsError("no flow-guided weights installed: put a .safetensors file with a manifest "
-                                  "entry of method 'flowguided' into weights/ or ComfyUI's models/frameweave/")
+                                  "entry of method 'flowguided' into weights/ or ComfyUI's models/frameweave/"
+                                  + absent_note(METHOD, extra_dirs))
     marked = [n for n in names if (registry[n].manifest or {}).get("default")]
     return (marked or names)[0]
 

@@ -263,14 +263,15 @@ def bisect_clip(model, frames: torch.Tensor, levels: int, tile_size: int = 0, fp
 
 def default_weights_name(method: str = "sepconv", extra_dirs=()) -> str:
     """The registry's weights for ``method``: a manifest entry marked default, else the first."""
-    from .weights import list_weights
+    from .weights import absent_note, list_weights
 
     registry = list_weights(extra_dirs)
     names = [n for n, info in registry.items() if info.method == method]
     if not names:
         what = "SepConv-GAN" if method == "sepconv-gan" else "SepConv"
         raise MissingWeightsError(f"no {what} weights installed: put a .safetensors file into weights/ or "
-                                  f"ComfyUI's models/frameweave/ folder (found: {', '.join(registry) or 'none'})")
+                                  f"ComfyUI's models/frameweave/ folder (found: {', '.join(registry) or 'none'})"
+                                  + absent_note(method, extra_dirs))
     marked = [n for n in names if (registry[n].manifest or {}).get("default")]
     return (marked or names)[0]
 

@@ -147,6 +147,23 @@ def missing_files(name: str, extra_dirs=()) -> list:
     return sorted(set(missing))
 
 
+def absent_listed(method: str, extra_dirs=()) -> list:
+    """Files that a manifest in the searched folders lists for ``method``'s weights but that are
+    absent (deleted, or set aside by ``benchmarks/gpu_run.py --prepare``)."""
+    absent = []
+    for folder in weights_dirs(extra_dirs):
+        if (folder / MANIFEST_NAME).exists():
+            absent += [folder / f["file"] for e in read_manifest(folder)["weights"] if e.get("method") == method
+                       for f in e.get("files", []) if not (folder / f["file"]).exists()]
+    return absent
+
+
+def absent_note(method: str, extra_dirs=()) -> str:
+    """``"; listed in a manifest but missing: PATHS"`` for an error message, or ""."""
+    absent = absent_listed(method, extra_dirs)
+    return f"; listed in a manifest but missing: {', '.join(str(a) for a in absent)}" if absent else ""
+
+
 def default_first(registry: dict, method: str) -> list:
     """Names of ``registry`` (from list_weights) with ``method``'s weights first, its manifest
     default at the head, then the other methods' weights; alphabetical within each group."""
