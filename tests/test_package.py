@@ -1,6 +1,7 @@
 """The package loads as ComfyUI loads it and as pip installs it."""
 import importlib
 import importlib.util
+import runpy
 import sys
 from pathlib import Path
 
@@ -77,3 +78,11 @@ def test_front_end_extension_is_served_and_parses():
     for script in scripts:
         result = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{script.name}: {result.stderr}"
+
+
+def test_checkout_folder_with_any_name_runs_the_tests(tmp_path):
+    """pytest imports a checkout's root __init__.py without a parent package when the folder's name
+    is not an identifier (a clone into ``frameweave-main``): that import must not fail."""
+    lone = runpy.run_path(str(ROOT / "__init__.py"), run_name="frameweave_main_lone")   # __package__ ''
+    assert lone["NODE_CLASS_MAPPINGS"] == {} and lone["WEB_DIRECTORY"] == "./web"
+    assert frameweave.NODE_CLASS_MAPPINGS            # as a package it still registers every node
