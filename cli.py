@@ -422,7 +422,7 @@ def _check_output_target(dst: Path, overwrite: bool = False) -> None:
 
 
 MAX_MULTIPLIER = 16           # as the nodes' multiplier widgets: 16x is 15 new frames per interval
-PAIRWISE_METHODS = ("linear", "flow", "sepconv", "sepconv-gan")   # every pair independent of the others
+PAIRWISE_METHODS = ("linear", "flow", "sepconv", "sepconv-gan", "flowguided")   # every pair independent of the others
 SEGMENT_BYTES = 256 << 20     # pairwise methods run on segments of the clip whose output is about this big
 
 
@@ -472,7 +472,13 @@ def _method_stream(name: str, func, frames, fractions, timing, progress, options
         return iterate(frames, fractions, timing=timing, progress=progress, notify=notify, report=report, **options)
     if name in PAIRWISE_METHODS or getattr(func, "pairwise", False):
         return _pairwise_stream(func, frames, fractions, timing, progress, options)
-    return iter([func(frames, fractions, timing=timing, progress=progress, **options)])
+    return _one_call(func, frames, fractions, timing, progress, options)
+
+
+def _one_call(func, frames, fractions, timing, progress, options: dict):
+    """The whole clip from one call, made when the writer asks for it (so the method's errors are
+    reported as the method's)."""
+    yield func(frames, fractions, timing=timing, progress=progress, **options)
 
 
 def _written_summary(dst: Path, written, timing) -> list:
