@@ -469,16 +469,17 @@ def _method_stream(name: str, func, frames, fractions, timing, progress, options
     segment, any other method in one call."""
     iterate = getattr(func, "iterate", None)
     if iterate is not None:
-        return iterate(frames, fractions, timing=timing, progress=progress, notify=notify, report=report, **options)
+        return _deferred(lambda: iterate(frames, fractions, timing=timing, progress=progress, notify=notify,
+                                         report=report, **options))
     if name in PAIRWISE_METHODS or getattr(func, "pairwise", False):
         return _pairwise_stream(func, frames, fractions, timing, progress, options)
-    return _one_call(func, frames, fractions, timing, progress, options)
+    return _deferred(lambda: [func(frames, fractions, timing=timing, progress=progress, **options)])
 
 
-def _one_call(func, frames, fractions, timing, progress, options: dict):
-    """The whole clip from one call, made when the writer asks for it (so the method's errors are
-    reported as the method's)."""
-    yield func(frames, fractions, timing=timing, progress=progress, **options)
+def _deferred(make):
+    """The frames of ``make()``, called when the writer asks for the first one: what the method
+    raises while it sets up (a budget, weights) is then reported as the method's failure."""
+    yield from make()
 
 
 def _written_summary(dst: Path, written, timing) -> list:

@@ -529,6 +529,23 @@ def test_interpolate_value_error_of_a_one_call_method_is_the_methods(tmp_path, g
     assert "could not write" not in err and not out.exists()
 
 
+def _rejecting_iter(frames, fractions, timing=None, progress=None, notify=None, report=None):
+    raise ValueError("time_budget_s must be a positive number of seconds, got -1")   # before its stream
+
+
+_rejecting_stream = type("Stream", (), {"__call__": staticmethod(_rejecting_clip),
+                                        "iterate": staticmethod(_rejecting_iter)})()
+
+
+def test_interpolate_setup_error_of_a_streaming_method_is_the_methods(tmp_path, gif_clip, monkeypatch, capsys):
+    monkeypatch.setattr(methods, "get_method", lambda name: _rejecting_stream)
+    out = tmp_path / "o.gif"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "neco", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "neco failed: ValueError: time_budget_s must be a positive number of seconds, got -1; nothing was" in err
+    assert "could not write" not in err and not out.exists()
+
+
 def test_interpolate_streams_flowguided_pair_by_pair(tmp_path, make_clip, monkeypatch):
     """The flow-guided method runs segment by segment like the other pairwise methods (the output
     clip is never held whole) and writes the same file as in one call."""
