@@ -3,7 +3,7 @@
 Commands:
   run WORKFLOW.json     run a ComfyUI API-format workflow headless (nodes._headless)
   interpolate IN -o OUT interpolate a clip file with one method (vfi_core.methods)
-  train ...             train SepConv / SepConv-GAN weights (vfi_core.train_cli)
+  train ...             train SepConv / SepConv-GAN / flow-guided weights (vfi_core.train_cli)
   nodes                 list the nodes with their inputs and outputs (--markdown: a table)
 
 Exit codes: 0 success, 2 the command or workflow is wrong (clean message, nothing ran),
@@ -708,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="frameweave",
         description="FrameWeave: neural video frame interpolation (NeCo, SIREN-OF, SepConv, SepConv-GAN, "
-                    "baselines) from the command line, and headless runs of ComfyUI workflows.",
+                    "flow-guided, baselines) from the command line, and headless runs of ComfyUI workflows.",
         epilog="Exit codes: 0 ok, 1 failed while running, 2 bad command line or invalid workflow.")
     parser.add_argument("--version", action="version", version=f"frameweave {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -755,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     itp.set_defaults(func=cmd_interpolate)
 
     sub.add_parser("train", add_help=False,
-                   help="train SepConv / SepConv-GAN weights (arguments go to vfi_core.train_cli; "
+                   help="train SepConv / SepConv-GAN / flow-guided weights (arguments go to vfi_core.train_cli; "
                         "`frameweave train --help`)")
 
     nds = sub.add_parser("nodes", help="list the nodes with their inputs and outputs",
