@@ -220,7 +220,7 @@ def test_plan_rejects_a_budget_that_is_not_positive_naming_the_value_given(monke
     """The CLI's ``--option time_budget_s=-1`` was reported as "got -0.5" (the fit's half)."""
     model = TinyVideo(10, 10, FrameTiming.from_fps(3, 10.0))
     monkeypatch.setattr(ImplicitVideo, "seconds_per_pixel", lambda self, device=None, **kw: 0.001)
-    with pytest.raises(ValueError, match=f"time_budget_s must be a positive number of seconds, got {budget}$"):
+    with pytest.raises(ValueError, match=f"time budget must be a positive number of seconds, got {budget}$"):
         plan_clip_run(model, 100, "cpu", time_budget_s=budget)
 
 

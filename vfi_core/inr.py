@@ -278,7 +278,7 @@ def plan_clip_run(probe: "ImplicitVideo", render_frames: int, device=None, time_
     steps·batch·s_px·``step_passes``. A budget that is not a positive number of seconds is a
     ValueError naming the value given (before it is halved or shared)."""
     if time_budget_s is not None and not (float(time_budget_s) > 0 and float(time_budget_s) != float("inf")):
-        raise ValueError(f"time_budget_s must be a positive number of seconds, got {time_budget_s}")
+        raise ValueError(f"time budget must be a positive number of seconds, got {time_budget_s}")
     device = torch.device(device) if device is not None else next(probe.parameters()).device
     probe = probe.to(device)
     per_pixel = probe.seconds_per_pixel(device)
