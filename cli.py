@@ -3,7 +3,7 @@
 Commands:
   run WORKFLOW.json     run a ComfyUI API-format workflow headless (nodes._headless)
   interpolate IN -o OUT interpolate a clip file with one method (vfi_core.methods)
-  train ...             train SepConv / SepConv-GAN weights (vfi_core.train_cli)
+  train ...             train SepConv / SepConv-GAN / flow-guided weights (vfi_core.train_cli)
   nodes                 list the nodes with their inputs and outputs (--markdown: a table)
 
 Exit codes: 0 success, 2 the command or workflow is wrong (clean message, nothing ran),
@@ -422,7 +422,7 @@ def _check_output_target(dst: Path, overwrite: bool = False) -> None:
 
 
 MAX_MULTIPLIER = 16           # as the nodes' multiplier widgets: 16x is 15 new frames per interval
-PAIRWISE_METHODS = ("linear", "flow", "sepconv", "sepconv-gan")   # every pair independent of the others
+PAIRWISE_METHODS = ("linear", "flow", "sepconv", "sepconv-gan", "flowguided")   # every pair independent of the others
 SEGMENT_BYTES = 256 << 20     # pairwise methods run on segments of the clip whose output is about this big
 
 
@@ -469,10 +469,17 @@ def _method_stream(name: str, func, frames, fractions, timing, progress, options
     segment, any other method in one call."""
     iterate = getattr(func, "iterate", None)
     if iterate is not None:
-        return iterate(frames, fractions, timing=timing, progress=progress, notify=notify, report=report, **options)
+        return _deferred(lambda: iterate(frames, fractions, timing=timing, progress=progress, notify=notify,
+                                         report=report, **options))
     if name in PAIRWISE_METHODS or getattr(func, "pairwise", False):
         return _pairwise_stream(func, frames, fractions, timing, progress, options)
-    return iter([func(frames, fractions, timing=timing, progress=progress, **options)])
+    return _deferred(lambda: [func(frames, fractions, timing=timing, progress=progress, **options)])
+
+
+def _deferred(make):
+    """The frames of ``make()``, called when the writer asks for the first one: what the method
+    raises while it sets up (a budget, weights) is then reported as the method's failure."""
+    yield from make()
 
 
 def _written_summary(dst: Path, written, timing) -> list:
@@ -701,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="frameweave",
         description="FrameWeave: neural video frame interpolation (NeCo, SIREN-OF, SepConv, SepConv-GAN, "
-                    "baselines) from the command line, and headless runs of ComfyUI workflows.",
+                    "flow-guided, baselines) from the command line, and headless runs of ComfyUI workflows.",
         epilog="Exit codes: 0 ok, 1 failed while running, 2 bad command line or invalid workflow.")
     parser.add_argument("--version", action="version", version=f"frameweave {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -748,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     itp.set_defaults(func=cmd_interpolate)
 
     sub.add_parser("train", add_help=False,
-                   help="train SepConv / SepConv-GAN weights (arguments go to vfi_core.train_cli; "
+                   help="train SepConv / SepConv-GAN / flow-guided weights (arguments go to vfi_core.train_cli; "
                         "`frameweave train --help`)")
 
     nds = sub.add_parser("nodes", help="list the nodes with their inputs and outputs",

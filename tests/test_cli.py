@@ -514,6 +514,65 @@ def test_interpolate_streams_pairwise_methods_segment_by_segment(tmp_path, make_
     assert a.shape[0] == 13 and torch.equal(a, b)
 
 
+def _rejecting_clip(frames, fractions, timing=None, progress=None):
+    raise ValueError("weights for another architecture")
+
+
+def test_interpolate_value_error_of_a_one_call_method_is_the_methods(tmp_path, gif_clip, monkeypatch, capsys):
+    """A method called once for the whole clip (neither pairwise nor streaming) that rejects its
+    input is reported as the method's failure, not as the writer's ("could not write")."""
+    monkeypatch.setattr(methods, "get_method", lambda name: _rejecting_clip)
+    out = tmp_path / "o.gif"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "oneshot", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "oneshot failed: ValueError: weights for another architecture; nothing was written" in err
+    assert "could not write" not in err and not out.exists()
+
+
+def _rejecting_iter(frames, fractions, timing=None, progress=None, notify=None, report=None):
+    raise ValueError("time_budget_s must be a positive number of seconds, got -1")   # before its stream
+
+
+_rejecting_stream = type("Stream", (), {"__call__": staticmethod(_rejecting_clip),
+                                        "iterate": staticmethod(_rejecting_iter)})()
+
+
+def test_interpolate_setup_error_of_a_streaming_method_is_the_methods(tmp_path, gif_clip, monkeypatch, capsys):
+    monkeypatch.setattr(methods, "get_method", lambda name: _rejecting_stream)
+    out = tmp_path / "o.gif"
+    assert cli.main(["interpolate", str(gif_clip), "-o", str(out), "--method", "neco", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "neco failed: ValueError: time_budget_s must be a positive number of seconds, got -1; nothing was" in err
+    assert "could not write" not in err and not out.exists()
+
+
+def test_interpolate_streams_flowguided_pair_by_pair(tmp_path, make_clip, monkeypatch):
+    """The flow-guided method runs segment by segment like the other pairwise methods (the output
+    clip is never held whole) and writes the same file as in one call."""
+    real = methods.get_method("flowguided")
+    calls = []
+
+    def counting(frames, fractions, **kw):
+        calls.append(frames.shape[0])
+        return real(frames, fractions, **kw)
+
+    counting.precheck = real.precheck
+    clip = tmp_path / "in.webp"
+    frames_io.write_frames(clip, make_clip(4, size=(32, 48)), fps=10)
+    monkeypatch.setattr(methods, "get_method", lambda name: counting)
+    monkeypatch.setattr(cli, "SEGMENT_BYTES", 1)
+    assert cli.main(["interpolate", str(clip), "-o", str(tmp_path / "seg.webp"), "--method", "flowguided",
+                     "-q"]) == 0
+    assert calls == [2, 2, 2]
+    monkeypatch.setattr(cli, "SEGMENT_BYTES", 1 << 30)
+    calls.clear()
+    assert cli.main(["interpolate", str(clip), "-o", str(tmp_path / "one.webp"), "--method", "flowguided",
+                     "-q"]) == 0
+    assert calls == [4]
+    a, b = (frames_io.read_frames(tmp_path / n).frames for n in ("seg.webp", "one.webp"))
+    assert a.shape[0] == 7 and torch.equal(a, b)
+
+
 def _streaming_clip(frames, fractions, timing=None, progress=None):
     return torch.cat(list(_streaming_iter(frames, fractions, timing, progress)))
 

@@ -215,6 +215,15 @@ def test_plan_splits_the_budget_between_fit_and_render(monkeypatch):
     assert steps.fit_budget_s is None and "after a fit of 100 steps (about 6.0 s)" in steps.note
 
 
+@pytest.mark.parametrize("budget", [-1, 0, float("nan"), float("inf")])
+def test_plan_rejects_a_budget_that_is_not_positive_naming_the_value_given(monkeypatch, budget):
+    """The CLI's ``--option time_budget_s=-1`` was reported as "got -0.5" (the fit's half)."""
+    model = TinyVideo(10, 10, FrameTiming.from_fps(3, 10.0))
+    monkeypatch.setattr(ImplicitVideo, "seconds_per_pixel", lambda self, device=None, **kw: 0.001)
+    with pytest.raises(ValueError, match=f"time budget must be a positive number of seconds, got {budget}$"):
+        plan_clip_run(model, 100, "cpu", time_budget_s=budget)
+
+
 def test_run_progress_never_goes_back():
     shown = []
     run = _RunProgress(lambda d, t: shown.append((d, t)), fit_share=0.8)

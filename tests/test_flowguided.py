@@ -146,6 +146,18 @@ def test_methods_entry(pan):
         precheck(fn, [0.5], {"preset": "slow"})
     with pytest.raises(ValueError, match="unknown"):
         precheck(fn, [0.5], {"weights": "no_such_weights"})
+    precheck(fn, [0.5], {"weights": "flowguided_k5_cpu"})
+
+
+def test_weights_of_the_other_method_are_refused_before_any_frame_is_read():
+    """Shipped weights listed in the manifest for another method: the CLI says so before reading
+    (it used to fail after the read, and for flowguided as "could not write OUT")."""
+    with pytest.raises(ValueError, match="'sepconv_w100_k51_gpu' are sepconv weights, not flow-guided ones; use --method sepconv"):
+        precheck(get_method("flowguided"), [0.5], {"weights": "sepconv_w100_k51_gpu"})
+    for method in ("sepconv", "sepconv-gan"):
+        with pytest.raises(ValueError, match="'flowguided_k5_cpu' are flowguided weights, not SepConv ones"):
+            precheck(get_method(method), [0.5], {"weights": "flowguided_k5_cpu"})
+    precheck(get_method("sepconv-gan"), [0.5], {"weights": "sepconv_w100_k51_gpu"})   # same network: allowed
 
 
 def test_shipped_weights_run(pan):

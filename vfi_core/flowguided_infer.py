@@ -112,7 +112,10 @@ def _precheck(fractions, options: dict) -> None:
     if preset not in PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     from .weights import resolve
-    resolve(options.get("weights") or default_weights_name())
+    info = resolve(options.get("weights") or default_weights_name())
+    if info.manifest and info.method != METHOD:
+        raise ValueError(f"weights {info.name!r} are {info.method} weights, not flow-guided ones; "
+                         f"use --method {info.method}, or flow-guided weights such as {default_weights_name()!r}")
 
 
 flowguided_interpolate_clip.precheck = _precheck

@@ -275,7 +275,10 @@ def plan_clip_run(probe: "ImplicitVideo", render_frames: int, device=None, time_
     ``probe`` (an unfitted model of the same kind and size on ``device``): R = frames·H·W·s_px.
     With a budget B the fit gets B - R when R <= B/2 (the whole run then stays within B), else B/2
     and the note says the run will take about B/2 + R. With steps only, the fit is estimated at
-    steps·batch·s_px·``step_passes``."""
+    steps·batch·s_px·``step_passes``. A budget that is not a positive number of seconds is a
+    ValueError naming the value given (before it is halved or shared)."""
+    if time_budget_s is not None and not (float(time_budget_s) > 0 and float(time_budget_s) != float("inf")):
+        raise ValueError(f"time budget must be a positive number of seconds, got {time_budget_s}")
     device = torch.device(device) if device is not None else next(probe.parameters()).device
     probe = probe.to(device)
     per_pixel = probe.seconds_per_pixel(device)

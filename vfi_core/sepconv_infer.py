@@ -326,7 +326,10 @@ def _precheck(method: str):
         weights = options.get("weights")
         name = weights or default_weights_name(method)
         from .weights import resolve  # noqa: PLC0415
-        resolve(name)
+        info = resolve(name)
+        if info.manifest and info.method not in ("sepconv", "sepconv-gan"):
+            raise ValueError(f"weights {info.name!r} are {info.method} weights, not SepConv ones; "
+                             f"use --method {info.method}")
     return check
 
 
