@@ -133,7 +133,7 @@ def test_weights_round_trip_and_checks(tmp_path, pan):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="not the flow-guided network"):
         load_flowguided("sepconv_w100_k51_gpu")
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="unknown flow-guided weights"):
         load_flowguided(tmp_path / "missing")
 
 
@@ -144,7 +144,7 @@ def test_methods_entry(pan):
         precheck(fn, [0.0], {})
     with pytest.raises(ValueError, match="preset"):
         precheck(fn, [0.5], {"preset": "slow"})
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="unknown flow-guided weights .no_such_weights."):
         precheck(fn, [0.5], {"weights": "no_such_weights"})
     precheck(fn, [0.5], {"weights": "flowguided_k5_cpu"})
 

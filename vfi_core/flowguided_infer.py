@@ -37,7 +37,7 @@ def load_flowguided(name_or_path=None, extra_dirs=(), device="cpu") -> FlowGuide
     manifest's default flow-guided weights); the sha256 of a listed file is verified."""
     from .weights import check_state_dict, load_state, resolve
 
-    info = resolve(name_or_path or default_weights_name(extra_dirs), extra_dirs)
+    info = resolve(name_or_path or default_weights_name(extra_dirs), extra_dirs, kind="flow-guided")
     arch, sd = load_state(info)
     if arch.get("architecture") != ARCHITECTURE:
         raise ValueError(f"{info.name}: weights for architecture {arch.get('architecture', 'sepconv')!r}, "
@@ -112,7 +112,7 @@ def _precheck(fractions, options: dict) -> None:
     if preset not in PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     from .weights import resolve
-    info = resolve(options.get("weights") or default_weights_name())
+    info = resolve(options.get("weights") or default_weights_name(), kind="flow-guided")
     if info.manifest and info.method != METHOD:
         raise ValueError(f"weights {info.name!r} are {info.method} weights, not flow-guided ones; "
                          f"use --method {info.method}, or flow-guided weights such as {default_weights_name()!r}")

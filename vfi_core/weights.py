@@ -173,8 +173,9 @@ def default_first(registry: dict, method: str) -> list:
     return sorted(registry, key=rank)
 
 
-def resolve(name_or_path, extra_dirs=()) -> WeightsInfo:
-    """A registry name, or a path to a .safetensors file -> WeightsInfo; ValueError if unknown."""
+def resolve(name_or_path, extra_dirs=(), kind: str = "SepConv") -> WeightsInfo:
+    """A registry name, or a path to a .safetensors file -> WeightsInfo; ValueError if unknown
+    (``kind`` names the network the caller wants in the message: "SepConv", "flow-guided")."""
     p = Path(str(name_or_path))
     if p.suffix == ".safetensors" and p.parent.is_dir() and (p.exists() or p.parent != Path(".")):
         m = _SHARD.match(p.stem)
@@ -186,15 +187,15 @@ def resolve(name_or_path, extra_dirs=()) -> WeightsInfo:
             return WeightsInfo(name, [p], None, p.parent)
         absent = missing_files(name, [p.parent])
         if absent:
-            raise ValueError(f"SepConv weights {name!r} are incomplete: missing {', '.join(str(a) for a in absent)}")
+            raise ValueError(f"{kind} weights {name!r} are incomplete: missing {', '.join(str(a) for a in absent)}")
     registry = list_weights(extra_dirs)
     key = p.stem if p.suffix == ".safetensors" else str(name_or_path)
     if key not in registry:
         absent = missing_files(key, extra_dirs)
         if absent:
-            raise ValueError(f"SepConv weights {key!r} are incomplete: missing {', '.join(str(a) for a in absent)} "
+            raise ValueError(f"{kind} weights {key!r} are incomplete: missing {', '.join(str(a) for a in absent)} "
                              "(re-download or re-export every file of the set)")
-        raise ValueError(f"unknown SepConv weights {str(name_or_path)!r}; available: "
+        raise ValueError(f"unknown {kind} weights {str(name_or_path)!r}; available: "
                          f"{', '.join(registry) or 'none'} (searched {', '.join(str(d) for d in weights_dirs(extra_dirs))})")
     return registry[key]
 
