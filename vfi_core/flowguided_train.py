@@ -24,8 +24,8 @@ import torch
 from .flowguided import FlowGuidedNet, make_guide
 from .flowguided_data import (FlowSampleStream, FolderAnyTime, MixedAnyTime, SyntheticAnyTime, collate,
                               synthetic_validation_set)
-from .sepconv_train import (_atomic_json, latest_checkpoint, load_checkpoint, psnr_01, reconstruction_loss,
-                            resolve_device, save_checkpoint)
+from .sepconv_train import open_run as shared_open_run
+from .sepconv_train import psnr_01, reconstruction_loss, resolve_device, save_checkpoint
 
 KIND = "flowguided"
 LR_SCHEDULES = ("constant", "cosine")
@@ -295,30 +295,19 @@ def _sources(source) -> list:
     return list(getattr(source, "sources", [source]))
 
 
+def _resumed_config(saved: dict, config: FlowGuidedConfig) -> FlowGuidedConfig:
+    """A resumed run: its own definition, only ``RESUME_FROM_COMMAND`` from the command."""
+    return FlowGuidedConfig.from_dict({**saved, **{k: getattr(config, k) for k in RESUME_FROM_COMMAND}})
+
+
 def open_run(run_dir, config: FlowGuidedConfig, resume: bool, log=print) -> FlowGuidedTrainer:
-    """The trainer of a new or resumed run in ``run_dir``. Resuming takes the run's definition from
-    its newest checkpoint and only ``RESUME_FROM_COMMAND`` from ``config``; a new run refuses a folder
-    that already holds one and writes ``config.json``. A new run with a cosine schedule and no
-    ``lr_steps`` decays over its ``steps``."""
-    run_dir = Path(run_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        saved = json.loads(ckpt.read_text())["config"]
-        _check_kind(saved, run_dir)
-        saved.update({k: getattr(config, k) for k in RESUME_FROM_COMMAND})
-        config = FlowGuidedConfig.from_dict(saved)
-    elif latest_checkpoint(run_dir) is not None:
-        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    elif config.lr_schedule == "cosine" and not config.lr_steps:
+    """The trainer of a new or resumed run in ``run_dir`` (``sepconv_train.open_run`` with this
+    kind's resume rule and kind check). A new run with a cosine schedule and no ``lr_steps`` decays
+    over its ``steps`` (a resumed run keeps its own ``lr_steps``: not taken from the command)."""
+    if config.lr_schedule == "cosine" and not config.lr_steps:
         config = FlowGuidedConfig.from_dict({**asdict(config), "lr_steps": config.steps})
-    trainer = FlowGuidedTrainer(config, load_init=ckpt is None)
-    if ckpt is not None:
-        load_checkpoint(trainer, ckpt)
-        log(json.dumps({"resumed_from": ckpt.name, "step": trainer.step}))
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_json(run_dir / "config.json", asdict(config))
-    return trainer
+    return shared_open_run(run_dir, config, resume, FlowGuidedTrainer, log, check_saved=_check_kind,
+                           resume_config=_resumed_config)
 
 
 def train(config: FlowGuidedConfig, run_dir, resume: bool = False, log=print) -> FlowGuidedTrainer:

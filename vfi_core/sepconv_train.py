@@ -573,20 +573,22 @@ def resumed_config(saved: dict, config: TrainConfig) -> TrainConfig:
     return type(config).from_dict(saved)
 
 
-def open_run(run_dir, config: TrainConfig, resume: bool, make_trainer, log=print, check_saved=None):
+def open_run(run_dir, config: TrainConfig, resume: bool, make_trainer, log=print, check_saved=None,
+             resume_config=resumed_config):
     """The trainer of a new or resumed run in ``run_dir`` (shared by plain and adversarial runs).
 
     Resuming takes the run's definition from its newest checkpoint (``resumed_config``; with
     ``check_saved(saved_config, run_dir)`` raising for a run of the wrong kind) and loads it; a new run
     refuses a folder that already holds one and writes ``config.json``. ``make_trainer(config,
-    load_init)`` builds the trainer."""
+    load_init)`` builds the trainer; ``resume_config(saved, config)`` merges a resumed run's saved
+    definition with the command (another kind of run has its own rule)."""
     run_dir = Path(run_dir)
     ckpt = latest_checkpoint(run_dir) if resume else None
     if ckpt is not None:
         saved = json.loads(ckpt.read_text())["config"]
         if check_saved is not None:
             check_saved(saved, run_dir)
-        config = resumed_config(saved, config)
+        config = resume_config(saved, config)
     elif latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     trainer = make_trainer(config, load_init=ckpt is None)
