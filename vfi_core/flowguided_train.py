@@ -346,10 +346,7 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
     """Write a run's newest checkpoint as ``folder``/NAME.safetensors (float32) with its manifest
     entry (files + sha256, architecture, recipe, machine); scores are added by
     ``benchmarks/flowguided.py --update-manifest``."""
-    import os
-    import platform
-
-    from .weights import WEIGHTS_DIR, manifest_files, read_manifest, save_weights, update_manifest
+    from .weights import WEIGHTS_DIR, manifest_files, register_entry, save_weights
 
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     model = load_run_model(run)
@@ -367,14 +364,8 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
              "dtype": "float32", "architecture": model.architecture(),
              "training": {"data": cfg["data"], "steps": info["step"], "loss": cfg.get("loss", "l1"), "recipe": recipe,
                           "optimizer": "Adam", "init": init,
-                          "checkpoint": info["checkpoint"], "notes": notes},
-             "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, torch {torch.__version__.split('+')[0]}",
-             "scores": {}}
-    old = next((e for e in read_manifest(folder)["weights"] if e["name"] == name), None)
-    if old and old.get("files") == entry["files"]:
-        entry["scores"] = old.get("scores", {})
-    update_manifest(entry, folder)
-    return entry
+                          "checkpoint": info["checkpoint"], "notes": notes}}
+    return register_entry(entry, folder)
 
 
 # --- command line: python -m frameweave train flowguided ... --------------------------------------

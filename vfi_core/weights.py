@@ -338,7 +338,6 @@ def register_checkpoint(run, name: str, fp16: bool = True, method: str = "sepcon
     """Export a run's newest checkpoint into ``folder``/NAME.safetensors and write its manifest
     entry (files + sha256, architecture, training recipe from the checkpoint, machine). Scores are
     added by benchmarks/sepconv.py --update-manifest."""
-    import platform
 
     from .sepconv_train import latest_checkpoint
 
@@ -358,10 +357,18 @@ def register_checkpoint(run, name: str, fp16: bool = True, method: str = "sepcon
     entry = {"name": name, "method": method, "default": bool(default), "files": manifest_files(paths),
              "dtype": "float16" if fp16 else "float32", "architecture": state["architecture"],
              "training": {"data": cfg["data"], "steps": state["step"], "loss": cfg["loss"], "recipe": recipe,
-                          "optimizer": "Adam", "init": init, "checkpoint": ckpt.name, "notes": notes},
-             "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, torch {torch.__version__.split('+')[0]}",
-             "scores": {}}
-    old = next((e for e in read_manifest(folder)["weights"] if e["name"] == name), None)
+                          "optimizer": "Adam", "init": init, "checkpoint": ckpt.name, "notes": notes}}
+    return register_entry(entry, folder)
+
+
+def register_entry(entry: dict, folder=WEIGHTS_DIR) -> dict:
+    """Write a manifest entry of weights exported on this machine: adds ``machine`` and keeps the
+    ``scores`` of the entry it replaces when the files are the same (else none)."""
+    import platform
+
+    entry = {**entry, "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU, "
+                                 f"torch {torch.__version__.split('+')[0]}", "scores": {}}
+    old = next((e for e in read_manifest(folder)["weights"] if e["name"] == entry["name"]), None)
     if old and old.get("files") == entry["files"]:
         entry["scores"] = old.get("scores", {})
     update_manifest(entry, folder)
