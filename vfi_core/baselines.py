@@ -148,6 +148,34 @@ def linear_blend_clip(frames: torch.Tensor, fractions, timing=None, progress=Non
     return insert_frames(frames, fractions, _blend, progress=progress)  # frames checked once above
 
 
+def pair_flow_source(frames: torch.Tensor, preset: str, flow, method: str, occlusion: bool = True):
+    """Check ``preset`` and ``flow`` (a FlowField or anything ``as_flow_field`` accepts, with a
+    backward flow; None = DIS) for the clip ``frames``, and return ``flows_of(first, second) ->
+    (forward, backward, occlusions or None)`` for a pair-wise method: insert_frames calls every
+    fraction of one pair before the next pair (same tensor objects), so each pair's flows and
+    occlusion masks are computed on its first call and reused. ``method`` names the caller in errors."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    field: FlowField | None = None
+    if flow is not None:
+        field = as_flow_field(flow, frames)
+        if field.backward is None:
+            raise ValueError(f"{method} needs the backward flow too: make the flow with backward = true")
+    state = {"first": None, "pair": -1, "flows": None, "occlusions": None}
+
+    def flows_of(first, second):
+        if state["first"] is not first:
+            state["first"], state["pair"] = first, state["pair"] + 1
+            if field is not None:
+                i = state["pair"]
+                state["flows"] = (field.forward[i:i + 1], field.backward[i:i + 1])
+            else:
+                state["flows"] = pair_flows(first, second, preset)
+            state["occlusions"] = occlusion_masks(*state["flows"]) if occlusion else None
+        return (*state["flows"], state["occlusions"])
+    return flows_of
+
+
 def flow_warp_clip(frames: torch.Tensor, fractions, timing=None, progress=None, preset: str = "medium",
                    occlusion: bool = True, flow=None) -> torch.Tensor:
     """Clip [N,H,W,3] with a flow-warped frame at every fraction of every interval,
@@ -157,27 +185,10 @@ def flow_warp_clip(frames: torch.Tensor, fractions, timing=None, progress=None, 
     FlowField or anything ``as_flow_field`` accepts, with a backward flow) replaces DIS.
     """
     frames, fractions = _check_clip(frames, fractions, timing)
-    if preset not in PRESETS:
-        raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    field: FlowField | None = None
-    if flow is not None:
-        field = as_flow_field(flow, frames)
-        if field.backward is None:
-            raise ValueError("flow warp needs the backward flow too: make the flow with backward = true")
-    state = {"first": None, "pair": -1, "flows": None, "occlusions": None}
+    flows_of = pair_flow_source(frames, preset, flow, "flow warp", occlusion)
 
     def pair_fn(first, second, t):
-        # insert_frames calls this for every fraction of one pair (same tensor objects) before
-        # moving to the next pair, so the pair's flows and occlusion masks are computed once,
-        # on its first call
-        if state["first"] is not first:
-            state["first"], state["pair"] = first, state["pair"] + 1
-            if field is not None:
-                i = state["pair"]
-                state["flows"] = (field.forward[i:i + 1], field.backward[i:i + 1])
-            else:
-                state["flows"] = pair_flows(first, second, preset)
-            state["occlusions"] = occlusion_masks(*state["flows"]) if occlusion else None
-        return warp_blend(first, second, *state["flows"], t, occlusion=occlusion, occlusions=state["occlusions"])
+        forward, backward, occlusions = flows_of(first, second)
+        return warp_blend(first, second, forward, backward, t, occlusion=occlusion, occlusions=occlusions)
 
     return insert_frames(frames, fractions, pair_fn, progress=progress, pairs_per_call=1)

@@ -8,8 +8,8 @@ with ``"method": "flowguided"``).
 """
 import torch
 
-from .baselines import _check_clip, occlusion_masks, pair_flows
-from .flow import PRESETS, FlowField, as_flow_field
+from .baselines import _check_clip, pair_flow_source
+from .flow import PRESETS
 from .flowguided import ARCHITECTURE, FlowGuidedNet, make_guide
 from .sequence import insert_frames
 
@@ -78,29 +78,13 @@ def flowguided_interpolate_clip(frames: torch.Tensor, fractions, timing=None, pr
     the shipped flow-guided weights); ``flow``: a FlowField with a backward flow instead of DIS
     (as the Flow Warp's); ``timing`` is only checked (fractions are of each interval)."""
     frames, fractions = _check_clip(frames, fractions, timing)
-    if preset not in PRESETS:
-        raise ValueError(f"unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    field: FlowField | None = None
-    if flow is not None:
-        field = as_flow_field(flow, frames)
-        if field.backward is None:
-            raise ValueError("the flow-guided method needs the backward flow too: make the flow with backward = true")
+    flows_of = pair_flow_source(frames, preset, flow, "the flow-guided method")
     if model is None:
         model = get_model(weights, device)
-    state = {"first": None, "pair": -1, "flows": None, "occlusions": None}
 
     def pair_fn(first, second, t):
-        # insert_frames calls this for every fraction of one pair before the next pair (same
-        # tensor objects): flows and occlusion masks once per pair, as in flow_warp_clip
-        if state["first"] is not first:
-            state["first"], state["pair"] = first, state["pair"] + 1
-            if field is not None:
-                i = state["pair"]
-                state["flows"] = (field.forward[i:i + 1], field.backward[i:i + 1])
-            else:
-                state["flows"] = pair_flows(first, second, preset)
-            state["occlusions"] = occlusion_masks(*state["flows"])
-        return interpolate_pair(model, first, second, *state["flows"], t, occlusions=state["occlusions"])
+        forward, backward, occlusions = flows_of(first, second)
+        return interpolate_pair(model, first, second, forward, backward, t, occlusions=occlusions)
 
     return insert_frames(frames, fractions, pair_fn, progress=progress, pairs_per_call=1)
 
