@@ -26,6 +26,7 @@ from .flowguided_data import (FlowSampleStream, FolderAnyTime, MixedAnyTime, Syn
                               synthetic_validation_set)
 from .sepconv_train import open_run as shared_open_run
 from .sepconv_train import psnr_01, reconstruction_loss, resolve_device, save_checkpoint
+from .train_cli import _list, add_run_arguments
 
 KIND = "flowguided"
 LR_SCHEDULES = ("constant", "cosine")
@@ -369,21 +370,13 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
 
 
 # --- command line: python -m frameweave train flowguided ... --------------------------------------
-def _list(text: str) -> list:
-    return [p.strip() for p in str(text).split(",") if p.strip()]
-
-
 def parser():
     import argparse
 
     d = FlowGuidedConfig()
     p = argparse.ArgumentParser(prog="frameweave train flowguided",
                                 description="Train the flow-guided interpolator (a correction of the Flow Warp).")
-    p.add_argument("--data", default="synthetic",
-                   help="'synthetic' and/or comma-separated videos / frame folders (default synthetic)")
-    p.add_argument("--steps", type=int, default=d.steps, help="train until this step count")
-    p.add_argument("--out", required=True, help="run directory (checkpoints, log.jsonl)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    add_run_arguments(p, d.steps)
     p.add_argument("--kernel-size", type=int, default=d.kernel_size, help="1-D kernel length K (odd, 1-13; 0 = no kernels, blend correction only)")
     p.add_argument("--channels", default=",".join(str(c) for c in d.channels),
                    help="4 encoder widths at 1/2, 1/4, 1/8, 1/16 resolution")

@@ -20,8 +20,17 @@ import json
 import sys
 
 
-def _list(text: str) -> list:
-    return [p.strip() for p in text.split(",") if p.strip()]
+def _list(text) -> list:
+    return [p.strip() for p in str(text).split(",") if p.strip()]
+
+
+def add_run_arguments(p: argparse.ArgumentParser, steps: int) -> None:
+    """The options every trainer shares: data, length, run directory, resume."""
+    p.add_argument("--data", default="synthetic",
+                   help="'synthetic' and/or comma-separated videos / frame folders (default synthetic)")
+    p.add_argument("--steps", type=int, default=steps, help="train until this step count")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, log.jsonl)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
 
 
 def sepconv_parser() -> argparse.ArgumentParser:
@@ -30,11 +39,7 @@ def sepconv_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="frameweave train sepconv",
                                 description="Train SepConvNet (adaptive separable convolution) on triplets.")
-    p.add_argument("--data", default="synthetic",
-                   help="'synthetic' and/or comma-separated videos / frame folders (default synthetic)")
-    p.add_argument("--steps", type=int, default=d.steps, help="train until this step count")
-    p.add_argument("--out", required=True, help="run directory (checkpoints, log.jsonl)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    add_run_arguments(p, d.steps)
     p.add_argument("--loss", choices=("l1", "l2"), default=d.loss)
     p.add_argument("--width", type=float, default=d.width, help="channel multiplier (1 = paper's 32..512)")
     p.add_argument("--kernel-size", type=int, default=d.kernel_size, help="1-D kernel length K (odd)")
