@@ -11,8 +11,11 @@ takes the same three inputs and should read them with these helpers:
     INPUTS = {"multiplier": MULTIPLIER_INPUT}, {"times": TIMES_INPUT, "timing": TIMING_INPUT}
     fractions = interpolation_fractions(multiplier, times)
     out_timing = output_timing(frames, timing, fractions)
+
+or all of it at once: ``frames, fractions, out_timing = prepare_clip(frames, multiplier, times, timing)``.
 """
 from ..vfi_core.timing import FrameTiming, multiplier_fractions, parse_times
+from ..vfi_core.validate import check_frames
 
 DEFAULT_FPS = 25.0  # frame rate assumed for a clip without FRAME_TIMING (Load Frames' folder default)
 MULTIPLIER_MAX = 16  # most frames per input interval any node makes (widgets of every interpolator)
@@ -54,3 +57,11 @@ def input_timing(frames, timing: FrameTiming | None = None) -> FrameTiming:
 def output_timing(frames, timing: FrameTiming | None, fractions) -> FrameTiming:
     """Timing of the interpolated clip: every interval of the input timing split at ``fractions``."""
     return input_timing(frames, timing).with_inserted(fractions)
+
+
+def prepare_clip(frames, multiplier, times, timing):
+    """Checked frames [N,H,W,3] (at least two), the fractions to insert and the output timing:
+    every input of an interpolating node checked before any work."""
+    frames = check_frames(frames, min_count=2)
+    fractions = interpolation_fractions(multiplier, times)
+    return frames, fractions, output_timing(frames, timing, fractions)

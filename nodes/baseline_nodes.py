@@ -1,20 +1,11 @@
 """Linear Blend / Flow Warp Interpolate: the two baseline interpolators as nodes."""
 from ..vfi_core.baselines import flow_warp_clip, linear_blend_clip
 from ..vfi_core.flow import PRESETS
-from ..vfi_core.validate import check_frames
 from . import _comfy
-from ._widgets import MULTIPLIER_INPUT, TIMES_INPUT, TIMING_INPUT, input_timing, interpolation_fractions, output_timing
+from ._widgets import MULTIPLIER_INPUT, TIMES_INPUT, TIMING_INPUT, prepare_clip
 
 RETURN = ("IMAGE", "FRAME_TIMING")
 RETURN_NAMES = ("frames", "timing")
-
-
-def _prepare(frames, multiplier, times, timing):
-    """Checked frames, the fractions to insert, and the output timing (checked before any work)."""
-    frames = check_frames(frames, min_count=2)
-    fractions = interpolation_fractions(multiplier, times)
-    input_timing(frames, timing)
-    return frames, fractions, output_timing(frames, timing, fractions)
 
 
 class FrameWeaveLinearBlend:
@@ -34,7 +25,7 @@ class FrameWeaveLinearBlend:
     DESCRIPTION = "Baseline: insert cross-faded frames (1-t)·A + t·B between every pair of frames."
 
     def interpolate(self, frames, multiplier=2, times="", timing=None):
-        frames, fractions, out_timing = _prepare(frames, multiplier, times, timing)
+        frames, fractions, out_timing = prepare_clip(frames, multiplier, times, timing)
         out = linear_blend_clip(frames, fractions, progress=_comfy.Progress(frames.shape[0] - 1))
         return out, out_timing
 
@@ -71,7 +62,7 @@ class FrameWeaveFlowWarp:
                    "them, keeping only one side where the other is occluded.")
 
     def interpolate(self, frames, multiplier=2, preset="medium", times="", timing=None, flow=None, occlusion=True):
-        frames, fractions, out_timing = _prepare(frames, multiplier, times, timing)
+        frames, fractions, out_timing = prepare_clip(frames, multiplier, times, timing)
         out = flow_warp_clip(frames, fractions, preset=preset, flow=flow, occlusion=bool(occlusion),
                              progress=_comfy.Progress(frames.shape[0] - 1))
         return out, out_timing

@@ -3,11 +3,10 @@ import torch
 
 from ..vfi_core.flow import PRESETS
 from ..vfi_core.flowguided_infer import METHOD, flowguided_interpolate_clip, load_flowguided
-from ..vfi_core.validate import check_frames
 from ..vfi_core.flowguided import ARCHITECTURE
 from ..vfi_core.weights import list_weights, read_architecture
 from . import _comfy
-from ._widgets import MULTIPLIER_INPUT, TIMES_INPUT, TIMING_INPUT, input_timing, interpolation_fractions, output_timing
+from ._widgets import MULTIPLIER_INPUT, TIMES_INPUT, TIMING_INPUT, prepare_clip
 
 NO_WEIGHTS = "(no flow-guided weights installed)"
 
@@ -85,10 +84,7 @@ class FrameWeaveFlowGuidedInterpolate:
                    "by small per-pixel separable kernels and blended with a learned weight; any time t.")
 
     def interpolate(self, frames, model, multiplier=2, preset="medium", times="", timing=None, flow=None):
-        frames = check_frames(frames, min_count=2)
-        fractions = interpolation_fractions(multiplier, times)
-        input_timing(frames, timing)
-        out_timing = output_timing(frames, timing, fractions)
+        frames, fractions, out_timing = prepare_clip(frames, multiplier, times, timing)
         out = flowguided_interpolate_clip(frames.clone(), fractions, model=model, preset=preset, flow=flow,
                                           progress=_comfy.Progress(frames.shape[0] - 1))
         return out, out_timing
