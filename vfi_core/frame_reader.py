@@ -28,7 +28,7 @@ import torch
 from .timing import FrameTiming
 
 DEFAULT_FPS = 25.0
-VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".ts"}  # decoded by PyAV
 ANIMATED_EXTS = {".gif", ".png", ".apng", ".webp"}
 STILL_EXTS = {".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 FOLDER_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import frame_reader
 from .augment import augment_triplet
 from .triplet_workers import WorkerStreams, stack_triplets, streams_for
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v", ".apng", ".mpg", ".mpeg"}
+VIDEO_EXTS = frame_reader.VIDEO_EXTS | {".gif", ".apng"}   # clips found in training folders
 TRIPLET_NAMES = ("f0", "gt", "f1")
 
 
