@@ -315,3 +315,22 @@ def test_jpeg_variants(tmp_path, make_clip):
     assert 0 < err < np.abs(jpeg_stack(clip, 2).astype(int) - clip).mean()     # lower quality, more loss
     with pytest.raises(ValueError, match="jpeg"):
         FolderAnyTime([tmp_path], crop=(16, 16), jpeg=(0,))
+
+
+def test_margin_flows_are_close_to_whole_frame_flows(tmp_path, make_clip):
+    """DIS on the crop grown by a margin gives nearly the whole frame's flows there, at no cache."""
+    _clip_folder(tmp_path, make_clip, frames=4)
+    src = FolderAnyTime([tmp_path], crop=(16, 24), max_gap=2, full_flows=True, flow_margin=12, preset="medium")
+    clip = src.frames[0]
+    whole = src.window_flows(0, 0, 2)[0][10:26, 20:44].astype(np.float32)
+    f01, f10 = src.margin_flows(clip, 0, 2, 10, 20)
+    assert f01.shape == f10.shape == (16, 24, 2) and not src._flows.get((0, 1, 2))
+    assert np.abs(f01 - whole).mean() < 0.5
+    np.testing.assert_allclose(np.median(f01.reshape(-1, 2), axis=0), [-4.0, -2.0], atol=0.5)   # 2 frames of (1, 2) px
+    rng = np.random.default_rng(0)
+    cached = len(src._flows)
+    assert all(s.flow_01.shape == (16, 24, 2) for s in (src.sample(rng) for _ in range(4)))
+    assert len(src._flows) == cached                                   # samples computed nothing whole-frame
+    assert "grown by 12 px" in src.describe()
+    with pytest.raises(ValueError, match="flow_margin"):
+        FolderAnyTime([tmp_path], crop=(16, 16), full_flows=True, flow_margin=-1)

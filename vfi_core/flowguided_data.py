@@ -108,14 +108,18 @@ class FolderAnyTime:
     (``held_out_samples`` makes validation samples of them). ``full_flows``: the DIS flows of a
     window are computed on the whole (scaled) frame, as at inference, and cropped with the frames
     (computed once per window and kept, float16); otherwise ``collate`` computes them on the crop.
-    ``jpeg``: each scaled clip is also used with every frame JPEG-compressed at these qualities
+    ``flow_margin`` (with ``full_flows``): instead of the whole frame's flows (cached per window, which
+    for an hour of training on a few dozen clips means tens of GB), DIS runs per sample on the crop
+    grown by this many pixels on each side (clipped to the frame), and the crop's part is kept: the
+    flow sees motion entering from up to ``flow_margin`` px outside the crop, as on a whole frame,
+    at a fixed cost per sample and no memory. ``jpeg``: each scaled clip is also used with every frame JPEG-compressed at these qualities
     (OpenCV's encoder, 4:2:0), the target frame too — the blocking and ringing of compressed footage,
     which clean renders lack."""
 
     def __init__(self, paths, crop=(128, 128), max_gap: int = 4, cut_threshold: float = 40.0,
                  min_motion: float = 1.0, max_frames: int = 600, midpoint_share: float = 0.5, scales=(1.0,),
                  drop_repeats: bool = False, holdout: int = 0, full_flows: bool = False, preset: str = "medium",
-                 jpeg=()):
+                 jpeg=(), flow_margin: int = 0):
         from .frames_io import iter_frames
         from .triplet_data import find_clips
 
@@ -130,6 +134,9 @@ class FolderAnyTime:
         if any(not 1 <= q <= 100 for q in jpeg):
             raise ValueError(f"jpeg qualities must lie in 1..100, got {list(jpeg)}")
         self.jpeg = jpeg
+        if int(flow_margin) < 0:
+            raise ValueError(f"flow_margin must be >= 0 pixels, got {flow_margin}")
+        self.flow_margin = int(flow_margin)
         self.crop, self.max_gap, self.scales = (int(crop[0]), int(crop[1])), int(max_gap), scales
         self.midpoint_share, self.full_flows, self.preset = float(midpoint_share), bool(full_flows), preset
         clips, _ = find_clips(paths)
@@ -188,6 +195,23 @@ class FolderAnyTime:
                                 dis_flow_pair(g1, g0, dis=self._dis).astype(np.float16))
         return self._flows[key]
 
+    def margin_flows(self, clip: np.ndarray, i: int, n: int, y: int, x: int):
+        """DIS flows F_{0->1}, F_{1->0} of frames i, i+n of ``clip`` [T,H,W,3] on the crop at (y, x)
+        grown by ``flow_margin`` px on each side, cut back to the crop: float32 [h,w,2] each."""
+        from .flow import dis_estimator, dis_flow_pair
+
+        if self._dis is None:
+            self._dis = dis_estimator(self.preset)
+        h, w = clip.shape[1:3]
+        m = self.flow_margin
+        y0, x0 = max(0, y - m), max(0, x - m)
+        y1, x1 = min(h, y + self.crop[0] + m), min(w, x + self.crop[1] + m)
+        g0, g1 = (to_gray_uint8(torch.from_numpy(clip[k:k + 1, y0:y1, x0:x1].astype(np.float32) / 255.0))[0]
+                  for k in (i, i + n))
+        inner = (slice(y - y0, y - y0 + self.crop[0]), slice(x - x0, x - x0 + self.crop[1]))
+        return (dis_flow_pair(g0, g1, dis=self._dis)[inner].astype(np.float32),
+                dis_flow_pair(g1, g0, dis=self._dis)[inner].astype(np.float32))
+
     def sample(self, rng: np.random.Generator) -> FlowSample:
         c, i, n = self.index[int(rng.integers(len(self.index)))]
         if rng.random() < self.midpoint_share and n % 2 == 0:
@@ -201,7 +225,9 @@ class FolderAnyTime:
         window = (slice(y, y + self.crop[0]), slice(x, x + self.crop[1]))
         first, target, last = (clip[k][window].astype(np.float32) / 255.0 for k in (i, i + j, i + n))
         flows = ()
-        if self.full_flows:
+        if self.full_flows and self.flow_margin:
+            flows = self.margin_flows(clip, i, n, y, x)
+        elif self.full_flows:
             flows = tuple(f[window].astype(np.float32) for f in self.window_flows(c, i, n))
         return flip_reverse(FlowSample(first, target, last, j / n, *flows), rng)
 
@@ -221,6 +247,8 @@ class FolderAnyTime:
         scales = f", scales {list(self.scales)}" if self.scales != (1.0,) else ""
         held = f", last {self.held[0].shape[0]} frames of each clip held out" if self.held else ""
         flows = ", flows on whole frames" if self.full_flows else ""
+        if self.full_flows and self.flow_margin:
+            flows = f", flows on the crop grown by {self.flow_margin} px"
         flows += f", also JPEG-compressed at quality {list(self.jpeg)}" if self.jpeg else ""
         return (f"{len(self.index)} windows (gap <= {self.max_gap}) from {len(self.frames)} clips{scales}{held}"
                 f"{flows} (rejected {self.rejected})")

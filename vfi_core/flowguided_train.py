@@ -61,6 +61,7 @@ class FlowGuidedConfig:
     drop_repeats: bool = False         # video data: remove repeated frames (frame-rate conversions)
     holdout: int = 0                   # video data: last N frames of each clip kept out (validation "held_out")
     full_flows: bool = False           # video data: DIS on the whole (scaled) frame, as at inference
+    flow_margin: int = 0               # video data, with full_flows: DIS on the crop grown by this (px) instead
     jpeg: list = field(default_factory=list)   # video data: also JPEG-compressed at these qualities
     preset: str = "medium"
     seed: int = 0
@@ -143,7 +144,8 @@ def build_source(config: FlowGuidedConfig):
     if paths:
         sources.append(FolderAnyTime(paths, crop=crop, max_gap=config.max_gap, scales=config.scales,
                                      drop_repeats=config.drop_repeats, holdout=config.holdout,
-                                     full_flows=config.full_flows, preset=config.preset, jpeg=config.jpeg))
+                                     full_flows=config.full_flows, preset=config.preset, jpeg=config.jpeg,
+                                     flow_margin=config.flow_margin))
     if not sources:
         raise ValueError("no training data given: use 'synthetic' and/or paths to videos or frame folders")
     return sources[0] if len(sources) == 1 else MixedAnyTime(sources)
@@ -357,7 +359,7 @@ def register_run(run, name: str, folder=None, default: bool = True, notes: str =
                          extra_metadata={"training_steps": info["step"], "training_data": ",".join(cfg["data"])})
     recipe = {k: cfg.get(k) for k in ("batch", "loss", "lr", "lr_schedule", "lr_steps", "warmup", "ema", "crop", "max_disp",
                                       "static_fraction", "noise", "max_gap", "scales", "drop_repeats", "holdout",
-                                      "full_flows", "jpeg", "preset", "seed") if k in cfg}
+                                      "full_flows", "flow_margin", "jpeg", "preset", "seed") if k in cfg}
     init = "the Flow Warp (zero head, FlowGuidedNet.reset_to_flow_warp)"
     if cfg.get("init"):
         init = f"weights of {cfg['init']} (a run that started as the Flow Warp)"
@@ -406,6 +408,9 @@ def parser():
                                               "used with every frame compressed at each")
     p.add_argument("--full-flows", action="store_true",
                    help="video data: DIS on the whole (scaled) frame as at inference, cropped with the frames")
+    p.add_argument("--flow-margin", type=int, default=d.flow_margin,
+                   help="video data, with --full-flows: DIS per sample on the crop grown by this many px "
+                        "(no whole-frame flow cache, which grows with the data)")
     p.add_argument("--preset", default=d.preset, help="DIS preset of the flows (as the Flow Warp's)")
     p.add_argument("--init", default="", help="start weights: run dir, ckpt-*.json or .safetensors "
                                               "(default: a new network, which is the Flow Warp)")
@@ -459,7 +464,7 @@ def cli_main(argv) -> int:
                               warp=not a.no_warp, batch=a.batch, lr=a.lr, loss=a.loss, lr_schedule=a.lr_schedule,
                               lr_steps=a.lr_steps, warmup=a.warmup, ema=a.ema, crop=a.crop, max_disp=a.max_disp,
                               static_fraction=a.static_fraction, noise=a.noise, max_gap=a.max_gap, scales=scales,
-                              drop_repeats=a.drop_repeats, holdout=a.holdout, full_flows=a.full_flows, jpeg=jpeg,
+                              drop_repeats=a.drop_repeats, holdout=a.holdout, full_flows=a.full_flows, flow_margin=a.flow_margin, jpeg=jpeg,
                               preset=a.preset, seed=a.seed,
                               val=_list(a.val), val_limit=a.val_limit, val_every=a.val_every,
                               checkpoint_every=a.checkpoint_every, keep_checkpoints=a.keep_checkpoints, log_every=a.log_every, device=a.device,
