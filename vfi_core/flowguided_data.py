@@ -136,6 +136,9 @@ class FolderAnyTime:
         self.jpeg = jpeg
         if int(flow_margin) < 0:
             raise ValueError(f"flow_margin must be >= 0 pixels, got {flow_margin}")
+        if int(flow_margin) and not full_flows:
+            raise ValueError("flow_margin applies to full_flows (--flow-margin needs --full-flows): "
+                             "without it DIS runs on the bare crop")
         self.flow_margin = int(flow_margin)
         self.crop, self.max_gap, self.scales = (int(crop[0]), int(crop[1])), int(max_gap), scales
         self.midpoint_share, self.full_flows, self.preset = float(midpoint_share), bool(full_flows), preset
