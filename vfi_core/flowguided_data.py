@@ -112,8 +112,8 @@ class FolderAnyTime:
     for an hour of training on a few dozen clips means tens of GB), DIS runs per sample on the crop
     grown by this many pixels on each side (clipped to the frame), and the crop's part is kept: the
     flow sees motion entering from up to ``flow_margin`` px outside the crop, as on a whole frame,
-    at a fixed cost per sample and no memory. ``jpeg``: each scaled clip is also used with every frame JPEG-compressed at these qualities
-    (OpenCV's encoder, 4:2:0), the target frame too — the blocking and ringing of compressed footage,
+    at a fixed cost per sample and no memory. ``jpeg``: each scaled clip is also used with every frame
+    JPEG-compressed at these qualities (OpenCV's encoder, 4:2:0), the target frame too — the blocking and ringing of compressed footage,
     which clean renders lack."""
 
     def __init__(self, paths, crop=(128, 128), max_gap: int = 4, cut_threshold: float = 40.0,
@@ -185,35 +185,33 @@ class FolderAnyTime:
                     self.index.append((c, i, n))
         self.frames.append(stack)
 
+    def _dis_both_ways(self, clip: np.ndarray, i: int, n: int, region=(slice(None), slice(None))):
+        """DIS flows F_{0->1}, F_{1->0} of frames i, i+n of ``clip`` [T,H,W,3] uint8 on ``region``
+        (rows, columns): float32 [h,w,2] each."""
+        from .flow import dis_estimator, dis_flow_pair
+
+        if self._dis is None:
+            self._dis = dis_estimator(self.preset)
+        g0, g1 = (to_gray_uint8(torch.from_numpy(clip[k:k + 1][(slice(None), *region)].astype(np.float32) / 255.0))[0]
+                  for k in (i, i + n))
+        return dis_flow_pair(g0, g1, dis=self._dis), dis_flow_pair(g1, g0, dis=self._dis)
+
     def window_flows(self, c: int, i: int, n: int):
         """DIS flows F_{0->1}, F_{1->0} of frames i, i+n of stack c on the whole frame, float16 [H,W,2] each."""
         key = (c, i, n)
         if key not in self._flows:
-            from .flow import dis_estimator, dis_flow_pair
-            if self._dis is None:
-                self._dis = dis_estimator(self.preset)
-            g0, g1 = (to_gray_uint8(torch.from_numpy(self.frames[c][k:k + 1].astype(np.float32) / 255.0))[0]
-                      for k in (i, i + n))
-            self._flows[key] = (dis_flow_pair(g0, g1, dis=self._dis).astype(np.float16),
-                                dis_flow_pair(g1, g0, dis=self._dis).astype(np.float16))
+            self._flows[key] = tuple(f.astype(np.float16) for f in self._dis_both_ways(self.frames[c], i, n))
         return self._flows[key]
 
     def margin_flows(self, clip: np.ndarray, i: int, n: int, y: int, x: int):
         """DIS flows F_{0->1}, F_{1->0} of frames i, i+n of ``clip`` [T,H,W,3] on the crop at (y, x)
         grown by ``flow_margin`` px on each side, cut back to the crop: float32 [h,w,2] each."""
-        from .flow import dis_estimator, dis_flow_pair
-
-        if self._dis is None:
-            self._dis = dis_estimator(self.preset)
         h, w = clip.shape[1:3]
         m = self.flow_margin
         y0, x0 = max(0, y - m), max(0, x - m)
         y1, x1 = min(h, y + self.crop[0] + m), min(w, x + self.crop[1] + m)
-        g0, g1 = (to_gray_uint8(torch.from_numpy(clip[k:k + 1, y0:y1, x0:x1].astype(np.float32) / 255.0))[0]
-                  for k in (i, i + n))
         inner = (slice(y - y0, y - y0 + self.crop[0]), slice(x - x0, x - x0 + self.crop[1]))
-        return (dis_flow_pair(g0, g1, dis=self._dis)[inner].astype(np.float32),
-                dis_flow_pair(g1, g0, dis=self._dis)[inner].astype(np.float32))
+        return tuple(f[inner] for f in self._dis_both_ways(clip, i, n, (slice(y0, y1), slice(x0, x1))))
 
     def sample(self, rng: np.random.Generator) -> FlowSample:
         c, i, n = self.index[int(rng.integers(len(self.index)))]
@@ -228,7 +226,7 @@ class FolderAnyTime:
         window = (slice(y, y + self.crop[0]), slice(x, x + self.crop[1]))
         first, target, last = (clip[k][window].astype(np.float32) / 255.0 for k in (i, i + j, i + n))
         flows = ()
-        if self.full_flows and self.flow_margin:
+        if self.flow_margin:                                             # implies full_flows
             flows = self.margin_flows(clip, i, n, y, x)
         elif self.full_flows:
             flows = tuple(f[window].astype(np.float32) for f in self.window_flows(c, i, n))
@@ -250,7 +248,7 @@ class FolderAnyTime:
         scales = f", scales {list(self.scales)}" if self.scales != (1.0,) else ""
         held = f", last {self.held[0].shape[0]} frames of each clip held out" if self.held else ""
         flows = ", flows on whole frames" if self.full_flows else ""
-        if self.full_flows and self.flow_margin:
+        if self.flow_margin:
             flows = f", flows on the crop grown by {self.flow_margin} px"
         flows += f", also JPEG-compressed at quality {list(self.jpeg)}" if self.jpeg else ""
         return (f"{len(self.index)} windows (gap <= {self.max_gap}) from {len(self.frames)} clips{scales}{held}"
